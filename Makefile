@@ -1,0 +1,38 @@
+# The two commands a fresh Debian 12 machine needs, as root: `make demo`
+# and `make check`. The other targets are their stages.
+
+TOOLS := build/tools/p2pmem-regmr
+TOOLS_CFLAGS := -Wall -Wextra -Werror -O2
+
+.PHONY: demo check deps tree kernel tools series vm clean
+
+demo:
+	scripts/demo
+
+check:
+	scripts/check $(TESTS)
+
+deps:
+	scripts/deps all
+
+tree:
+	scripts/prepare-tree
+
+kernel: tree
+	scripts/build-kernel
+
+tools: $(TOOLS)
+
+build/tools/%: tests/tools/%.c
+	@mkdir -p build/tools
+	$(CC) $(TOOLS_CFLAGS) -o $@ $< -libverbs
+
+series: tree
+	scripts/export-series
+
+# make vm CMD='ibv_devices'
+vm:
+	scripts/vm -- $(or $(CMD),bash -c 'ibv_devices; cat /proc/cmdline')
+
+clean:
+	rm -rf build/obj build/vm build/check build/series build/series-git build/tools build/bzImage
