@@ -4,7 +4,7 @@
 TOOLS := build/tools/p2pmem-regmr
 TOOLS_CFLAGS := -Wall -Wextra -Werror -O2
 
-.PHONY: demo check deps tree kernel tools series vm clean
+.PHONY: demo check deps tree kernel tools series quilt vm clean
 
 demo:
 	scripts/demo
@@ -30,9 +30,12 @@ build/tools/%: tests/tools/%.c
 series: tree
 	scripts/export-series
 
+quilt:
+	scripts/quilt-tree
+
 # make vm CMD='ibv_devices'
 vm:
 	scripts/vm -- $(or $(CMD),bash -c 'ibv_devices; cat /proc/cmdline')
 
 clean:
-	rm -rf build/obj build/vm build/check build/series build/series-git build/tools build/bzImage
+	rm -rf build/obj build/vm build/check build/series build/series-git build/tools build/quilt build/bzImage
