@@ -41,7 +41,31 @@ stage() {
 	return $rc
 }
 
-# The pinned Debian package, as "name=version", and its parts.
+# The pinned Debian package, as "name=version".
 pin() {
 	grep -v '^#' "$TOP/LINUX_SOURCE" | head -n 1
+}
+
+# The patches of patches/series, one a line, in order.
+series_patches() {
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$TOP/patches/series" 2>/dev/null | awk '{ print $1 }'
+}
+
+# Apply the whole series with quilt in tree $1 (a copy of build/orig).
+# Extra arguments go to quilt before the command, such as --quiltrc=FILE.
+apply_series() {
+	local tree=$1
+	shift
+	[ -n "$(series_patches)" ] || return 0
+	(cd "$tree" && QUILT_PATCHES="$TOP/patches" quilt "${@:---quiltrc=-}" push -a -q) ||
+		die "a patch in patches/series does not apply; see the quilt output above"
+}
+
+# The new kernel files, at their kernel paths below these directories.
+OVERLAY_DIRS="drivers include Documentation"
+overlay_files() {
+	local d
+	for d in $OVERLAY_DIRS; do
+		if [ -d "$TOP/$d" ]; then (cd "$TOP" && find "$d" -type f); fi
+	done | LC_ALL=C sort
 }
