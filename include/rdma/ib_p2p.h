@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
+/*
+ * PCI peer-to-peer (P2PDMA) memory in RDMA memory registrations.
+ *
+ * A user MR may hold P2PDMA pages: ZONE_DEVICE pages backed by a PCI BAR,
+ * such as an mmap of /sys/bus/pci/devices/<bdf>/p2pmem/allocate. The
+ * kernel maps them uncached, so a driver that touches them with the CPU
+ * (rxe, siw) must use MMIO accessors: the copy helpers below do.
+ */
+
+#ifndef _RDMA_IB_P2P_H
+#define _RDMA_IB_P2P_H
+
+#include <linux/highmem.h>
+#include <linux/io.h>
+#include <linux/memremap.h>
+#include <rdma/ib_umem.h>
+
+/* The kernel mapping of a P2PDMA page: the uncached map of its BAR. */
+static inline void __iomem *ib_p2p_page_iomem(struct page *page)
+{
+	return (void __iomem __force *)page_address(page);
+}
+
+/**
+ * ib_p2p_memcpy_from_page() - copy from a page that may be P2PDMA memory
+ * @to: kernel buffer to copy to
+ * @page: the page to copy from
+ * @offset: offset in @page
+ * @len: number of bytes; @offset + @len must not cross the end of @page
+ *
+ * Reads a P2PDMA page with memcpy_fromio() and any other page through a
+ * temporary kernel mapping.
+ */
+static inline void ib_p2p_memcpy_from_page(void *to, struct page *page,
+					   size_t offset, size_t len)
+{
+	if (is_pci_p2pdma_page(page))
+		memcpy_fromio(to, ib_p2p_page_iomem(page) + offset, len);
+	else
+		memcpy_from_page(to, page, offset, len);
+}
+
+/**
+ * ib_p2p_memcpy_to_page() - copy to a page that may be P2PDMA memory
+ * @page: the page to copy to
+ * @offset: offset in @page
+ * @from: kernel buffer to copy from
+ * @len: number of bytes; @offset + @len must not cross the end of @page
+ *
+ * Writes a P2PDMA page with memcpy_toio() and any other page through a
+ * temporary kernel mapping.
+ */
+static inline void ib_p2p_memcpy_to_page(struct page *page, size_t offset,
+					 const void *from, size_t len)
+{
+	if (is_pci_p2pdma_page(page))
+		memcpy_toio(ib_p2p_page_iomem(page) + offset, from, len);
+	else
+		memcpy_to_page(page, offset, from, len);
+}
+
+/**
+ * ib_umem_has_p2p() - whether a umem holds P2PDMA pages
+ * @umem: a umem from ib_umem_get()
+ *
+ * Return: true when at least one page of @umem is P2PDMA memory.
+ */
+static inline bool ib_umem_has_p2p(struct ib_umem *umem)
+{
+	return umem->has_p2p;
+}
+
+#if IS_ENABLED(CONFIG_INFINIBAND_USER_MEM)
+bool ib_umem_p2p_supported(struct ib_device *device);
+/* For ib_umem_get() and ib_umem_release() only. */
+int ib_umem_p2p_pin(struct ib_umem *umem, unsigned long start,
+		    unsigned long npages, unsigned int gup_flags,
+		    struct page **pages, int err);
+void ib_umem_p2p_release(struct ib_umem *umem);
+#else
+static inline bool ib_umem_p2p_supported(struct ib_device *device)
+{
+	return false;
+}
+#endif
+
+#endif /* _RDMA_IB_P2P_H */
