@@ -1,7 +1,7 @@
 # The two commands a fresh Debian 12 machine needs, as root: `make demo`
 # and `make check`. The other targets are their stages.
 
-TOOLS := build/tools/p2pmem-regmr
+TOOLS := build/tools/p2pmem-regmr build/tools/p2pmem-verbs
 TOOLS_CFLAGS := -Wall -Wextra -Werror -O2
 
 .PHONY: demo check deps tree kernel tools series quilt vm clean
@@ -25,7 +25,7 @@ tools: $(TOOLS)
 
 build/tools/%: tests/tools/%.c
 	@mkdir -p build/tools
-	$(CC) $(TOOLS_CFLAGS) -o $@ $< -libverbs
+	$(CC) $(TOOLS_CFLAGS) -o $@ $< -libverbs -lrdmacm
 
 series: tree
 	scripts/export-series

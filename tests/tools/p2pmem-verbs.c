@@ -1,0 +1,533 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * p2pmem-verbs: RDMA on PCI P2P memory (an mmap of a provider's
+ * p2pmem/allocate file), checked byte for byte.
+ *
+ *   p2pmem-verbs cap DEVICE
+ *	print the device's IBV_DEVICE_PCI_P2PDMA bit: "pci_p2pdma 0|1"
+ *   p2pmem-verbs data SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE
+ *	connect two RC QPs through rdma_cm, one on each address's device;
+ *	the server's MR is all p2pmem, the client's MR is host pages
+ *	followed by p2pmem pages in one VA range. RDMA WRITE, RDMA READ and
+ *	SEND in both kinds of memory, then an atomic on p2pmem (refused).
+ *   p2pmem-verbs bad DEVICE ALLOCATE_FILE
+ *	odd and wrong uses, each with its expected errno
+ *   p2pmem-verbs hold DEVICE ALLOCATE_FILE
+ *	register p2pmem and exit without deregistering or unmapping
+ *
+ * Each check prints "ok NAME" or "FAIL NAME: reason"; the exit status
+ * is the number of failures (capped at 100), 200 on a setup error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+
+/* IBV_DEVICE_PCI_P2PDMA, from rdma-core-patches/ once the headers have it */
+#define PCI_P2PDMA_CAP (1ULL << 42)
+#define NP 4			/* pages per half of a buffer */
+#define PORT 20886
+
+static long pg;
+static int failures;
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("p2pmem-verbs: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(200);
+}
+
+static void check(int ok, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok) {
+		printf("ok %s\n", name);
+	} else {
+		failures++;
+		printf("FAIL %s: ", name);
+		va_start(ap, fmt);
+		vprintf(fmt, ap);
+		va_end(ap);
+		putchar('\n');
+	}
+	fflush(stdout);
+}
+
+/* Map @len bytes of p2pmem at @addr (NULL: anywhere). */
+static void *map_p2p(const char *file, void *addr, size_t len)
+{
+	int fd = open(file, O_RDWR);
+	void *p;
+
+	if (fd < 0)
+		die("open %s: %s", file, strerror(errno));
+	p = mmap(addr, len, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | (addr ? MAP_FIXED : 0), fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap %s: %s", file, strerror(errno));
+	close(fd);
+	return p;
+}
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	return p;
+}
+
+static void fill(volatile uint8_t *p, size_t len, unsigned int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 8));
+}
+
+/* Compare byte by byte: BAR memory is read with single-byte loads. */
+static int same(const volatile uint8_t *a, const volatile uint8_t *b,
+		size_t len, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (a[i] != b[i]) {
+			snprintf(why, whylen, "byte %zu of %zu is %#x, want %#x",
+				 i, len, b[i], a[i]);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static struct ibv_context *open_dev(const char *name)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+	struct ibv_context *ctx = NULL;
+
+	for (int i = 0; list && list[i]; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), name))
+			ctx = ibv_open_device(list[i]);
+	if (list)
+		ibv_free_device_list(list);
+	if (!ctx)
+		die("no device %s", name);
+	return ctx;
+}
+
+static int has_p2p_cap(struct ibv_context *ctx)
+{
+	struct ibv_device_attr_ex attr;
+
+	if (ibv_query_device_ex(ctx, NULL, &attr))
+		die("ibv_query_device_ex: %s", strerror(errno));
+	return !!(attr.device_cap_flags_ex & PCI_P2PDMA_CAP);
+}
+
+static int cmd_cap(const char *dev)
+{
+	printf("pci_p2pdma %d\n", has_p2p_cap(open_dev(dev)));
+	return 0;
+}
+
+/* --- data: two connected RC QPs ---------------------------------------- */
+
+struct side {
+	struct rdma_cm_id *id;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	struct ibv_mr *mr;
+	uint8_t *buf;		/* the MR */
+	size_t len;
+};
+
+static const int access_all = IBV_ACCESS_LOCAL_WRITE |
+	IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+	IBV_ACCESS_REMOTE_ATOMIC;
+
+static void side_qp(struct side *s, struct rdma_cm_id *id)
+{
+	struct ibv_qp_init_attr qa = {
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 8, .max_recv_wr = 8,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+	};
+
+	s->id = id;
+	s->pd = ibv_alloc_pd(id->verbs);
+	s->cq = ibv_create_cq(id->verbs, 16, NULL, NULL, 0);
+	if (!s->pd || !s->cq)
+		die("pd/cq on %s: %s", ibv_get_device_name(id->verbs->device),
+		    strerror(errno));
+	qa.send_cq = qa.recv_cq = s->cq;
+	if (rdma_create_qp(id, s->pd, &qa))
+		die("rdma_create_qp: %s", strerror(errno));
+	s->mr = ibv_reg_mr(s->pd, s->buf, s->len, access_all);
+	if (!s->mr)
+		die("ibv_reg_mr of %zu bytes on %s: %s", s->len,
+		    ibv_get_device_name(id->verbs->device), strerror(errno));
+}
+
+static struct rdma_cm_event *wait_event(struct rdma_event_channel *ch,
+					enum rdma_cm_event_type want)
+{
+	struct rdma_cm_event *ev;
+
+	if (rdma_get_cm_event(ch, &ev))
+		die("rdma_get_cm_event: %s", strerror(errno));
+	if (ev->event != want)
+		die("rdma_cm event %s (status %d), want %s",
+		    rdma_event_str(ev->event), ev->status, rdma_event_str(want));
+	return ev;
+}
+
+static void connect_pair(struct side *srv, struct side *cli,
+			 const char *saddr, const char *caddr)
+{
+	struct rdma_event_channel *ch = rdma_create_event_channel();
+	struct rdma_conn_param cp = { .responder_resources = 1,
+				      .initiator_depth = 1, .retry_count = 7,
+				      .rnr_retry_count = 7 };
+	struct rdma_addrinfo hints = { .ai_port_space = RDMA_PS_TCP }, *sai, *cai;
+	struct rdma_cm_id *listen, *cid;
+	struct rdma_cm_event *ev;
+	char port[8];
+
+	snprintf(port, sizeof(port), "%d", PORT);
+	hints.ai_flags = RAI_PASSIVE;
+	if (rdma_getaddrinfo(saddr, port, &hints, &sai))
+		die("rdma_getaddrinfo %s", saddr);
+	hints.ai_flags = RAI_PASSIVE;
+	if (rdma_getaddrinfo(caddr, NULL, &hints, &cai))
+		die("rdma_getaddrinfo %s", caddr);
+	if (!ch || rdma_create_id(ch, &listen, NULL, RDMA_PS_TCP) ||
+	    rdma_create_id(ch, &cid, NULL, RDMA_PS_TCP))
+		die("rdma_create_id: %s", strerror(errno));
+	if (rdma_bind_addr(listen, sai->ai_src_addr) || rdma_listen(listen, 1))
+		die("listen on %s: %s", saddr, strerror(errno));
+
+	if (rdma_resolve_addr(cid, cai->ai_src_addr, sai->ai_src_addr, 5000))
+		die("rdma_resolve_addr: %s", strerror(errno));
+	rdma_ack_cm_event(wait_event(ch, RDMA_CM_EVENT_ADDR_RESOLVED));
+	if (rdma_resolve_route(cid, 5000))
+		die("rdma_resolve_route: %s", strerror(errno));
+	rdma_ack_cm_event(wait_event(ch, RDMA_CM_EVENT_ROUTE_RESOLVED));
+	side_qp(cli, cid);
+	if (rdma_connect(cid, &cp))
+		die("rdma_connect: %s", strerror(errno));
+
+	ev = wait_event(ch, RDMA_CM_EVENT_CONNECT_REQUEST);
+	side_qp(srv, ev->id);
+	rdma_ack_cm_event(ev);
+	if (rdma_accept(srv->id, &cp))
+		die("rdma_accept: %s", strerror(errno));
+	/* The two ESTABLISHED events come in either order. */
+	for (int i = 0; i < 2; i++) {
+		if (rdma_get_cm_event(ch, &ev) ||
+		    ev->event != RDMA_CM_EVENT_ESTABLISHED)
+			die("connection not established");
+		rdma_ack_cm_event(ev);
+	}
+	rdma_freeaddrinfo(sai);
+	rdma_freeaddrinfo(cai);
+}
+
+static struct ibv_wc poll_one(struct side *s)
+{
+	struct ibv_wc wc;
+	int n, spins = 0;
+
+	/* Soft RDMA on a slow emulated machine: allow minutes, not seconds. */
+	while ((n = ibv_poll_cq(s->cq, 1, &wc)) == 0) {
+		if (++spins > 300 * 1000)
+			die("no completion on %s after 300 s",
+			    ibv_get_device_name(s->id->verbs->device));
+		usleep(1000);
+	}
+	if (n < 0)
+		die("ibv_poll_cq failed");
+	return wc;
+}
+
+static void post_send(struct side *s, enum ibv_wr_opcode op, void *local,
+		      size_t len, struct side *remote, size_t roff)
+{
+	struct ibv_sge sge = { .addr = (uintptr_t)local, .length = len,
+			       .lkey = s->mr->lkey };
+	struct ibv_send_wr wr = { .opcode = op, .sg_list = &sge, .num_sge = 1,
+				  .send_flags = IBV_SEND_SIGNALED }, *bad;
+
+	if (remote && op == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+		wr.wr.atomic.remote_addr = (uintptr_t)remote->buf + roff;
+		wr.wr.atomic.rkey = remote->mr->rkey;
+		wr.wr.atomic.compare_add = 1;
+	} else if (remote) {
+		wr.wr.rdma.remote_addr = (uintptr_t)remote->buf + roff;
+		wr.wr.rdma.rkey = remote->mr->rkey;
+	}
+	if (ibv_post_send(s->id->qp, &wr, &bad))
+		die("ibv_post_send: %s", strerror(errno));
+}
+
+static void post_recv(struct side *s, void *local, size_t len)
+{
+	struct ibv_sge sge = { .addr = (uintptr_t)local, .length = len,
+			       .lkey = s->mr->lkey };
+	struct ibv_recv_wr wr = { .sg_list = &sge, .num_sge = 1 }, *bad;
+
+	if (ibv_post_recv(s->id->qp, &wr, &bad))
+		die("ibv_post_recv: %s", strerror(errno));
+}
+
+static void expect_wc(struct side *s, const char *name, enum ibv_wc_status want)
+{
+	struct ibv_wc wc = poll_one(s);
+
+	if (wc.status != want)
+		check(0, name, "completion status %s, want %s",
+		      ibv_wc_status_str(wc.status), ibv_wc_status_str(want));
+}
+
+/* One RDMA operation from @cli's @src to @srv at @roff, or the reverse. */
+static void rdma_op(const char *name, struct side *cli, struct side *srv,
+		    enum ibv_wr_opcode op, uint8_t *cbuf, size_t roff,
+		    size_t len, unsigned int seed)
+{
+	uint8_t *want = malloc(len);
+	int before = failures;
+	char why[96] = "";
+
+	fill(want, len, seed);
+	fill(op == IBV_WR_RDMA_WRITE ? cbuf : srv->buf + roff, len, seed);
+	memset(op == IBV_WR_RDMA_WRITE ? srv->buf + roff : cbuf, 0, len);
+	post_send(cli, op, cbuf, len, srv, roff);
+	expect_wc(cli, name, IBV_WC_SUCCESS);
+	if (failures == before)
+		check(same(want, op == IBV_WR_RDMA_WRITE ? srv->buf + roff : cbuf,
+			   len, why, sizeof(why)), name, "%s", why);
+	free(want);
+}
+
+static void send_op(const char *name, struct side *from, uint8_t *src,
+		    struct side *to, uint8_t *dst, size_t len,
+		    unsigned int seed)
+{
+	uint8_t *want = malloc(len);
+	int before = failures;
+	char why[96] = "";
+	struct ibv_wc wc;
+
+	fill(want, len, seed);
+	fill(src, len, seed);
+	memset(dst, 0, len);
+	post_recv(to, dst, len);
+	post_send(from, IBV_WR_SEND, src, len, NULL, 0);
+	expect_wc(from, name, IBV_WC_SUCCESS);
+	wc = poll_one(to);
+	if (wc.status != IBV_WC_SUCCESS || wc.byte_len != len)
+		check(0, name, "receive status %s, %u bytes",
+		      ibv_wc_status_str(wc.status), wc.byte_len);
+	if (failures == before)
+		check(same(want, dst, len, why, sizeof(why)), name, "%s", why);
+	free(want);
+}
+
+static int cmd_data(const char *saddr, const char *caddr, const char *file)
+{
+	struct side srv = { .len = NP * pg }, cli = { .len = 2 * NP * pg };
+	uint8_t *host, *p2p, *edge;
+	struct ibv_device_attr attr;
+
+	/* server: all p2pmem; client: NP host pages, then NP p2pmem pages */
+	srv.buf = map_p2p(file, NULL, srv.len);
+	cli.buf = map_anon(cli.len);
+	host = cli.buf;
+	p2p = map_p2p(file, cli.buf + NP * pg, NP * pg);
+	edge = p2p - 2 * pg;	/* two host pages, then two p2pmem pages */
+
+	connect_pair(&srv, &cli, saddr, caddr);
+	check(has_p2p_cap(srv.id->verbs) && has_p2p_cap(cli.id->verbs),
+	      "capability", "IBV_DEVICE_PCI_P2PDMA is not set");
+	check(1, "reg-mr-p2pmem", "");
+	check(1, "reg-mr-mixed", "");
+
+	rdma_op("write-host-to-p2p", &cli, &srv, IBV_WR_RDMA_WRITE, host, 0,
+		NP * pg, 1);
+	rdma_op("write-p2p-to-p2p", &cli, &srv, IBV_WR_RDMA_WRITE, p2p, 0,
+		NP * pg, 2);
+	rdma_op("write-across-to-p2p", &cli, &srv, IBV_WR_RDMA_WRITE, edge,
+		100, 3 * pg, 3);
+	rdma_op("read-p2p-to-host", &cli, &srv, IBV_WR_RDMA_READ, host, 0,
+		NP * pg, 4);
+	rdma_op("read-p2p-to-p2p", &cli, &srv, IBV_WR_RDMA_READ, p2p + 8, 8,
+		NP * pg - 16, 5);
+	send_op("send-across-to-p2p", &cli, edge + 3, &srv, srv.buf + 5,
+		3 * pg, 6);
+	send_op("send-p2p-to-across", &srv, srv.buf, &cli, edge, 4 * pg, 7);
+	send_op("send-short-p2p", &cli, p2p + pg - 20, &srv, srv.buf, 40, 8);
+
+	if (ibv_query_device(cli.id->verbs, &attr))
+		die("ibv_query_device: %s", strerror(errno));
+	if (attr.atomic_cap != IBV_ATOMIC_NONE) {
+		/* The last operation: the failure moves the QPs to error. */
+		post_send(&cli, IBV_WR_ATOMIC_FETCH_AND_ADD, host, 8, &srv, 0);
+		expect_wc(&cli, "atomic-on-p2p-refused", IBV_WC_REM_INV_REQ_ERR);
+		if (failures == 0)
+			check(1, "atomic-on-p2p-refused", "");
+	}
+
+	if (ibv_dereg_mr(cli.mr) || ibv_dereg_mr(srv.mr))
+		check(0, "dereg", "%s", strerror(errno));
+	rdma_disconnect(cli.id);
+	return failures;
+}
+
+/* --- bad inputs ------------------------------------------------------- */
+
+static void expect_reg_errno(struct ibv_pd *pd, const char *name, void *addr,
+			     size_t len, int access, int want)
+{
+	struct ibv_mr *mr;
+
+	errno = 0;
+	mr = ibv_reg_mr(pd, addr, len, access);
+	if (mr) {
+		check(0, name, "registered, want %s", strerrorname_np(want));
+		ibv_dereg_mr(mr);
+		return;
+	}
+	check(errno == want, name, "errno %s, want %s", strerrorname_np(errno),
+	      strerrorname_np(want));
+}
+
+static int cmd_bad(const char *dev, const char *file)
+{
+	struct ibv_context *ctx = open_dev(dev);
+	struct ibv_pd *pd = ibv_alloc_pd(ctx);
+	int rw = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
+	uint8_t *p, *res;
+	struct ibv_mr *mr;
+	pid_t pid;
+	int fd, st;
+
+	if (!pd)
+		die("ibv_alloc_pd: %s", strerror(errno));
+
+	/* ODP: neither rxe nor siw has it in 6.12, p2pmem or not */
+	p = map_p2p(file, NULL, 2 * pg);
+	expect_reg_errno(pd, "odp", p, 2 * pg, rw | IBV_ACCESS_ON_DEMAND,
+			 EOPNOTSUPP);
+	expect_reg_errno(pd, "zero-length", p, 0, rw, EINVAL);
+
+	/* a hole: the middle page of three is unmapped */
+	res = map_p2p(file, NULL, 3 * pg);
+	munmap(res + pg, pg);
+	expect_reg_errno(pd, "hole", res, 3 * pg, rw, EFAULT);
+	munmap(res, pg);
+	munmap(res + 2 * pg, pg);
+
+	/* one page past the end of the mapping */
+	res = mmap(NULL, 3 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	map_p2p(file, res, 2 * pg);
+	munmap(res + 2 * pg, pg);
+	expect_reg_errno(pd, "past-end", res, 3 * pg, rw, EFAULT);
+	munmap(res, 2 * pg);
+
+	/* MAP_PRIVATE of the allocate file is refused by the mmap itself */
+	fd = open(file, O_RDWR);
+	errno = 0;
+	res = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	check(res == MAP_FAILED && errno == EINVAL, "map-private",
+	      "mmap gave %p, errno %s, want EINVAL", res, strerrorname_np(errno));
+	close(fd);
+
+	/* fork after registration: the child shares the p2pmem pages */
+	mr = ibv_reg_mr(pd, p, 2 * pg, rw);
+	if (!mr)
+		die("ibv_reg_mr: %s", strerror(errno));
+	fill(p, 2 * pg, 9);
+	pid = fork();
+	if (pid == 0) {
+		uint8_t *want = malloc(2 * pg);
+		char why[96];
+
+		fill(want, 2 * pg, 9);
+		if (!same(want, p, 2 * pg, why, sizeof(why))) {
+			printf("child: %s\n", why);
+			_exit(1);
+		}
+		p[0] = 0xa5;
+		_exit(0);
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		die("waitpid: %s", strerror(errno));
+	check(WIFEXITED(st) && WEXITSTATUS(st) == 0 && p[0] == 0xa5,
+	      "fork-child-access", "child status %#x, byte 0 is %#x", st, p[0]);
+
+	/* dereg twice: the second call reaches the kernel with a dead handle */
+	{
+		struct ibv_mr copy = *mr;
+		/* a providers' MR struct is larger; the copy is freed on success */
+		struct ibv_mr *dead = calloc(1, 4096);
+
+		memcpy(dead, &copy, sizeof(copy));
+		check(ibv_dereg_mr(mr) == 0, "dereg", "%s", strerror(errno));
+		errno = 0;
+		st = ibv_dereg_mr(dead);
+		/* the handle is gone from the file's table: ENOENT */
+		check(st == ENOENT, "dereg-twice",
+		      "second dereg returned %d (%s), want ENOENT", st,
+		      st > 0 ? strerrorname_np(st) : "-");
+		if (st)
+			free(dead);
+	}
+	munmap(p, 2 * pg);
+	ibv_dealloc_pd(pd);
+	ibv_close_device(ctx);
+	return failures;
+}
+
+static int cmd_hold(const char *dev, const char *file)
+{
+	struct ibv_pd *pd = ibv_alloc_pd(open_dev(dev));
+	uint8_t *p = map_p2p(file, NULL, 8 * pg);
+
+	if (!pd || !ibv_reg_mr(pd, p, 8 * pg, access_all))
+		die("ibv_reg_mr: %s", strerror(errno));
+	printf("ok hold: registered 8 pages, exiting without dereg\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	pg = sysconf(_SC_PAGESIZE);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	if (argc == 3 && !strcmp(argv[1], "cap"))
+		return cmd_cap(argv[2]);
+	if (argc == 5 && !strcmp(argv[1], "data"))
+		return cmd_data(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
+	if (argc == 4 && !strcmp(argv[1], "bad"))
+		return cmd_bad(argv[2], argv[3]) > 100 ? 100 : failures;
+	if (argc == 4 && !strcmp(argv[1], "hold"))
+		return cmd_hold(argv[2], argv[3]);
+	fprintf(stderr, "usage: p2pmem-verbs cap DEVICE\n"
+		"       p2pmem-verbs data SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE\n"
+		"       p2pmem-verbs bad|hold DEVICE ALLOCATE_FILE\n");
+	return 200;
+}
