@@ -4,7 +4,7 @@
 TOOLS := build/tools/p2pmem-regmr build/tools/p2pmem-verbs
 TOOLS_CFLAGS := -Wall -Wextra -Werror -O2
 
-.PHONY: demo check deps tree kernel tools series quilt vm clean
+.PHONY: demo check deps tree kernel tools series quilt bisect vm clean
 
 demo:
 	scripts/demo
@@ -33,9 +33,13 @@ series: tree
 quilt:
 	scripts/quilt-tree
 
+# build the kernel after each patch of the series
+bisect: kernel
+	scripts/build-each-patch
+
 # make vm CMD='ibv_devices'
 vm:
 	scripts/vm -- $(or $(CMD),bash -c 'ibv_devices; cat /proc/cmdline')
 
 clean:
-	rm -rf build/obj build/vm build/check build/series build/series-git build/tools build/quilt build/bzImage
+	rm -rf build/obj build/vm build/check build/series build/series-git build/tools build/quilt build/bisect build/bzImage
