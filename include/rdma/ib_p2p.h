@@ -61,6 +61,52 @@ static inline void ib_p2p_memcpy_to_page(struct page *page, size_t offset,
 }
 
 /**
+ * ib_p2p_kva_is_p2p() - whether a kernel address is in P2PDMA memory
+ * @kva: a kernel virtual address, such as the DMA address a virtual-DMA
+ *	device gets from pci_p2pdma_map_sg()
+ *
+ * Return: true when @kva lies in a P2PDMA page, which is MMIO.
+ */
+static inline bool ib_p2p_kva_is_p2p(const void *kva)
+{
+	return virt_addr_valid(kva) && is_pci_p2pdma_page(virt_to_page(kva));
+}
+
+/**
+ * ib_p2p_memcpy_from_kva() - copy from a kernel address that may be MMIO
+ * @to: kernel buffer to copy to
+ * @kva: kernel virtual address to copy from
+ * @len: number of bytes; [@kva, @kva + @len) must lie in one DMA segment
+ *
+ * Reads P2PDMA memory with memcpy_fromio() and other memory with memcpy().
+ */
+static inline void ib_p2p_memcpy_from_kva(void *to, const void *kva,
+					  size_t len)
+{
+	if (ib_p2p_kva_is_p2p(kva))
+		memcpy_fromio(to, (const void __iomem __force *)kva, len);
+	else
+		memcpy(to, kva, len);
+}
+
+/**
+ * ib_p2p_memcpy_to_kva() - copy to a kernel address that may be MMIO
+ * @kva: kernel virtual address to copy to
+ * @from: kernel buffer to copy from
+ * @len: number of bytes; [@kva, @kva + @len) must lie in one DMA segment
+ *
+ * Writes P2PDMA memory with memcpy_toio() and other memory with memcpy().
+ */
+static inline void ib_p2p_memcpy_to_kva(void *kva, const void *from,
+					size_t len)
+{
+	if (ib_p2p_kva_is_p2p(kva))
+		memcpy_toio((void __iomem __force *)kva, from, len);
+	else
+		memcpy(kva, from, len);
+}
+
+/**
  * ib_umem_has_p2p() - whether a umem holds P2PDMA pages
  * @umem: a umem from ib_umem_get()
  *

@@ -40,23 +40,21 @@ bool ib_umem_p2p_supported(struct ib_device *device)
 }
 EXPORT_SYMBOL(ib_umem_p2p_supported);
 
+/*
+ * Whether the route from the provider to the device's DMA device is usable
+ * is decided when the umem is mapped: pci_p2pdma_map_sg() fails with
+ * -EREMOTEIO, naming both, before mapping anything.
+ */
 static int ib_umem_p2p_check(struct ib_device *device,
 			     struct pci_dev *provider)
 {
-	if (!ib_umem_p2p_supported(device)) {
-		ibdev_warn_ratelimited(device, "user MR on P2P memory of %s refused: %s\n",
-				       pci_name(provider),
-				       "device does not support PCI P2PDMA");
-		return -EOPNOTSUPP;
-	}
-	/* A virtual DMA device touches the pages with the CPU only. */
-	if (ib_uses_virt_dma(device) ||
-	    pci_p2pdma_distance(provider, device->dma_device, false) >= 0)
+	if (ib_umem_p2p_supported(device))
 		return 0;
 
-	ibdev_warn_ratelimited(device, "user MR on P2P memory of %s refused: no P2P route from %s\n",
-			       pci_name(provider), dev_name(device->dma_device));
-	return -EREMOTEIO;
+	ibdev_warn_ratelimited(device, "user MR on P2P memory of %s refused: %s\n",
+			       pci_name(provider),
+			       "device does not support PCI P2PDMA");
+	return -EOPNOTSUPP;
 }
 
 static int ib_umem_p2p_add_provider(struct ib_umem *umem,
