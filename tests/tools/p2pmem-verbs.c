@@ -303,6 +303,30 @@ static void expect_wc(struct side *s, const char *name, enum ibv_wc_status want)
 		      ibv_wc_status_str(wc.status), ibv_wc_status_str(want));
 }
 
+/*
+ * Wait until @srv has placed everything @cli sent before.  A requester's
+ * RDMA WRITE completion does not say the data has reached the responder's
+ * memory: on iWARP it only says the data is in the TCP stream.  A SEND
+ * that follows it on the same QP is delivered after the WRITE is placed,
+ * so its receive completion at @srv is the fence.
+ */
+static void placed(const char *name, struct side *cli, struct side *srv)
+{
+	struct ibv_recv_wr rwr = { .num_sge = 0 }, *rbad;
+	struct ibv_send_wr swr = { .opcode = IBV_WR_SEND, .num_sge = 0,
+				   .send_flags = IBV_SEND_SIGNALED }, *sbad;
+	struct ibv_wc wc;
+
+	if (ibv_post_recv(srv->id->qp, &rwr, &rbad) ||
+	    ibv_post_send(cli->id->qp, &swr, &sbad))
+		die("fence after %s: %s", name, strerror(errno));
+	expect_wc(cli, name, IBV_WC_SUCCESS);
+	wc = poll_one(srv);
+	if (wc.status != IBV_WC_SUCCESS)
+		check(0, name, "fence receive status %s",
+		      ibv_wc_status_str(wc.status));
+}
+
 /* One RDMA operation from @cli's @src to @srv at @roff, or the reverse. */
 static void rdma_op(const char *name, struct side *cli, struct side *srv,
 		    enum ibv_wr_opcode op, uint8_t *cbuf, size_t roff,
@@ -317,6 +341,8 @@ static void rdma_op(const char *name, struct side *cli, struct side *srv,
 	memset(op == IBV_WR_RDMA_WRITE ? srv->buf + roff : cbuf, 0, len);
 	post_send(cli, op, cbuf, len, srv, roff);
 	expect_wc(cli, name, IBV_WC_SUCCESS);
+	if (op == IBV_WR_RDMA_WRITE && failures == before)
+		placed(name, cli, srv);
 	if (failures == before)
 		check(same(want, op == IBV_WR_RDMA_WRITE ? srv->buf + roff : cbuf,
 			   len, why, sizeof(why)), name, "%s", why);
