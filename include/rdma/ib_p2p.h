@@ -14,6 +14,9 @@
 #include <linux/highmem.h>
 #include <linux/io.h>
 #include <linux/memremap.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
 #include <rdma/ib_umem.h>
 
 /* The kernel mapping of a P2PDMA page: the uncached map of its BAR. */
@@ -107,6 +110,45 @@ static inline void ib_p2p_memcpy_to_kva(void *kva, const void *from,
 }
 
 /**
+ * struct ib_umem_p2p - the PCI P2PDMA state of a umem (see umem_p2p.c)
+ * @providers: one entry per P2PDMA pagemap the umem holds pages of
+ * @priv: the driver's object for the MR, from ib_umem_p2p_arm()
+ * @revoke_mutex: serializes revocations by different providers
+ * @lock: protects @busy and @released
+ * @busy: revocations running
+ * @released: ib_umem_release() has begun; nothing more is revoked
+ * @revoked: a provider took pages back; read it with ib_umem_p2p_revoked()
+ * @wq: ib_umem_release() waits here for @busy to fall to zero
+ */
+struct ib_umem_p2p {
+	struct list_head providers;
+	void *priv;
+	struct mutex revoke_mutex;	/* one revocation at a time */
+	spinlock_t lock;		/* protects busy and released */
+	unsigned int busy;
+	bool released;
+	bool revoked;
+	wait_queue_head_t wq;
+};
+
+/**
+ * ib_umem_p2p_revoked() - whether a umem's P2PDMA pages were taken back
+ * @umem: a umem from ib_umem_get(), or NULL
+ *
+ * A driver that touches a user MR's pages with the CPU checks this under
+ * rcu_read_lock() before each access and keeps the lock until the access
+ * is over; its revoke_umem then only has to call synchronize_rcu().
+ * Once it returns true, the struct pages of revoked P2PDMA memory may be
+ * gone: the driver must not look at them.
+ *
+ * Return: true when a provider of pages of @umem has revoked it.
+ */
+static inline bool ib_umem_p2p_revoked(struct ib_umem *umem)
+{
+	return umem && umem->has_p2p && READ_ONCE(umem->p2p->revoked);
+}
+
+/**
  * ib_umem_has_p2p() - whether a umem holds P2PDMA pages
  * @umem: a umem from ib_umem_get()
  *
@@ -119,15 +161,24 @@ static inline bool ib_umem_has_p2p(struct ib_umem *umem)
 
 #if IS_ENABLED(CONFIG_INFINIBAND_USER_MEM)
 bool ib_umem_p2p_supported(struct ib_device *device);
+int ib_umem_p2p_arm(struct ib_umem *umem, void *priv);
 /* For ib_umem_get() and ib_umem_release() only. */
 int ib_umem_p2p_pin(struct ib_umem *umem, unsigned long start,
 		    unsigned long npages, unsigned int gup_flags,
 		    struct page **pages, int err);
+void ib_umem_p2p_disarm(struct ib_umem *umem);
+bool ib_umem_p2p_unpin_sg(struct ib_umem *umem, struct scatterlist *sg,
+			  bool dirty);
 void ib_umem_p2p_release(struct ib_umem *umem);
 #else
 static inline bool ib_umem_p2p_supported(struct ib_device *device)
 {
 	return false;
+}
+
+static inline int ib_umem_p2p_arm(struct ib_umem *umem, void *priv)
+{
+	return 0;
 }
 #endif
 

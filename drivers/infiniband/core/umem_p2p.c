@@ -6,10 +6,19 @@
  * P2PDMA pages, so that a provider can always be unplugged: a long-term
  * pin would make the removal wait for as long as the MR lives. Here a
  * run of P2PDMA pages is pinned without FOLL_LONGTERM instead, and the
- * umem records each provider it holds pages of, which is what a provider
- * needs to find the registrations it must revoke before it goes away.
- * Host pages around such a run are still pinned long-term by
- * ib_umem_get(), exactly as before.
+ * umem records each provider it holds pages of. Host pages around such a
+ * run are still pinned long-term by ib_umem_get(), exactly as before.
+ *
+ * Once the driver has built its MR it arms the umem with ib_umem_p2p_arm(),
+ * which registers it with each provider (pci_p2pdma_register_revoke()).
+ * When a provider is removed, ib_umem_p2p_revoke() makes the device stop
+ * touching the MR's memory (ib_device_ops.revoke_umem) and unpins the
+ * provider's pages, so the removal never waits on the MR. The MR stays a
+ * handle that fails every access until it is deregistered.
+ *
+ * Locking: a revocation and ib_umem_release() of the same umem exclude each
+ * other through p2p->lock and p2p->busy; revocations by two providers of
+ * one umem are serialized by p2p->revoke_mutex.
  */
 
 #include <linux/mm.h>
@@ -17,24 +26,36 @@
 #include <linux/slab.h>
 #include <rdma/ib_p2p.h>
 
+/* The pages of one P2PDMA pagemap held by a umem */
 struct ib_umem_p2p_provider {
 	struct list_head list;
+	struct ib_umem *umem;
 	struct pci_dev *provider;
+	struct dev_pagemap *pgmap;
+	struct page *page;		/* one of them, to register with */
+	unsigned long first_pfn, last_pfn;
 	unsigned long npages;
+	struct pci_p2pdma_revoke revoke;
+	bool armed;			/* registered with the provider */
+	bool revoked;			/* the provider took the pages back */
 };
 
 /**
  * ib_umem_p2p_supported() - whether user MRs of a device may hold P2PDMA pages
  * @device: the RDMA device
  *
- * A driver whose CPU accesses to P2PDMA pages are MMIO-safe sets
- * IB_DEVICE_PCI_P2PDMA. A device that DMAs through a dma_device which
- * can map P2PDMA pages supports them without doing anything.
+ * The driver must implement ib_device_ops.revoke_umem, so that the
+ * provider of the pages can always be removed. Then a driver whose CPU
+ * accesses to P2PDMA pages are MMIO-safe sets IB_DEVICE_PCI_P2PDMA, and a
+ * device that DMAs through a dma_device which can map P2PDMA pages
+ * supports them without doing anything more.
  *
  * Return: true when ib_umem_get() may hand @device P2PDMA pages.
  */
 bool ib_umem_p2p_supported(struct ib_device *device)
 {
+	if (!device->ops.revoke_umem)
+		return false;
 	return (device->attrs.device_cap_flags & IB_DEVICE_PCI_P2PDMA) ||
 	       ib_dma_pci_p2p_dma_supported(device);
 }
@@ -53,22 +74,41 @@ static int ib_umem_p2p_check(struct ib_device *device,
 
 	ibdev_warn_ratelimited(device, "user MR on P2P memory of %s refused: %s\n",
 			       pci_name(provider),
-			       "device does not support PCI P2PDMA");
+			       device->ops.revoke_umem ?
+			       "device does not support PCI P2PDMA" :
+			       "driver cannot revoke MRs");
 	return -EOPNOTSUPP;
 }
 
-static int ib_umem_p2p_add_provider(struct ib_umem *umem,
-				    struct pci_dev *provider,
+static struct ib_umem_p2p *ib_umem_p2p_state(struct ib_umem *umem)
+{
+	struct ib_umem_p2p *p2p;
+
+	if (umem->has_p2p)
+		return umem->p2p;
+	p2p = kzalloc(sizeof(*p2p), GFP_KERNEL);
+	if (!p2p)
+		return NULL;
+	INIT_LIST_HEAD(&p2p->providers);
+	mutex_init(&p2p->revoke_mutex);
+	spin_lock_init(&p2p->lock);
+	init_waitqueue_head(&p2p->wq);
+	umem->p2p = p2p;
+	umem->has_p2p = 1;
+	return p2p;
+}
+
+static int ib_umem_p2p_add_provider(struct ib_umem *umem, struct page *page,
 				    unsigned long npages)
 {
+	struct ib_umem_p2p *p2p = ib_umem_p2p_state(umem);
+	struct dev_pagemap *pgmap = page->pgmap;
 	struct ib_umem_p2p_provider *p;
 
-	if (!umem->has_p2p) {
-		INIT_LIST_HEAD(&umem->p2p_providers);
-		umem->has_p2p = 1;
-	}
-	list_for_each_entry(p, &umem->p2p_providers, list) {
-		if (p->provider == provider) {
+	if (!p2p)
+		return -ENOMEM;
+	list_for_each_entry(p, &p2p->providers, list) {
+		if (p->pgmap == pgmap) {
 			p->npages += npages;
 			return 0;
 		}
@@ -76,9 +116,14 @@ static int ib_umem_p2p_add_provider(struct ib_umem *umem,
 	p = kzalloc(sizeof(*p), GFP_KERNEL);
 	if (!p)
 		return -ENOMEM;
-	p->provider = pci_dev_get(provider);
+	p->umem = umem;
+	p->provider = pci_dev_get(pci_p2pdma_page_provider(page));
+	p->pgmap = pgmap;
+	p->page = page;
+	p->first_pfn = PHYS_PFN(pgmap->range.start);
+	p->last_pfn = PHYS_PFN(pgmap->range.end);
 	p->npages = npages;
-	list_add_tail(&p->list, &umem->p2p_providers);
+	list_add_tail(&p->list, &p2p->providers);
 	return 0;
 }
 
@@ -129,7 +174,7 @@ int ib_umem_p2p_pin(struct ib_umem *umem, unsigned long start,
 	provider = pci_p2pdma_page_provider(pages[0]);
 	ret = ib_umem_p2p_check(umem->ibdev, provider);
 	if (!ret)
-		ret = ib_umem_p2p_add_provider(umem, provider, n);
+		ret = ib_umem_p2p_add_provider(umem, pages[0], n);
 	if (ret) {
 		unpin_user_pages(pages, n);
 		return ret;
@@ -137,20 +182,200 @@ int ib_umem_p2p_pin(struct ib_umem *umem, unsigned long start,
 	return n;
 }
 
+/* Unpin the pages of @sg in [@first, @last]; true if there were any. */
+static bool ib_umem_p2p_unpin_range(struct scatterlist *sg, unsigned long first,
+				    unsigned long last, bool dirty)
+{
+	unsigned long pfn = page_to_pfn(sg_page(sg));
+	unsigned long end = pfn + DIV_ROUND_UP(sg->length, PAGE_SIZE) - 1;
+	unsigned long lo = max(pfn, first), hi = min(end, last);
+
+	if (lo > hi)
+		return false;
+	unpin_user_page_range_dirty_lock(pfn_to_page(lo), hi - lo + 1, dirty);
+	return true;
+}
+
+/*
+ * The provider's removal calls this: stop the device, then give the pages
+ * back. Runs in process context with no P2PDMA lock held.
+ */
+static void ib_umem_p2p_revoke(struct pci_p2pdma_revoke *r)
+{
+	struct ib_umem_p2p_provider *p =
+		container_of(r, struct ib_umem_p2p_provider, revoke);
+	struct ib_umem *umem = p->umem;
+	struct ib_umem_p2p *p2p = umem->p2p;
+	bool dirty = umem->writable;
+	struct scatterlist *sg;
+	unsigned int i;
+
+	spin_lock(&p2p->lock);
+	if (p2p->released) {
+		/* ib_umem_release() unpins; it waits for us to return. */
+		spin_unlock(&p2p->lock);
+		return;
+	}
+	p2p->busy++;
+	spin_unlock(&p2p->lock);
+
+	mutex_lock(&p2p->revoke_mutex);
+	if (!p2p->revoked) {
+		WRITE_ONCE(p2p->revoked, true);
+		umem->ibdev->ops.revoke_umem(umem, p2p->priv);
+		ibdev_info_ratelimited(umem->ibdev,
+				       "user MR revoked: its P2PDMA memory on %s is being removed\n",
+				       pci_name(p->provider));
+	}
+	/* The device no longer touches the pages: give them back. */
+	for_each_sgtable_sg(&umem->sgt_append.sgt, sg, i)
+		ib_umem_p2p_unpin_range(sg, p->first_pfn, p->last_pfn, dirty);
+	p->revoked = true;
+	p->armed = false;
+	mutex_unlock(&p2p->revoke_mutex);
+
+	spin_lock(&p2p->lock);
+	if (!--p2p->busy)
+		wake_up_all(&p2p->wq);
+	spin_unlock(&p2p->lock);
+}
+
 /**
- * ib_umem_p2p_release() - forget the P2PDMA providers of a umem
- * @umem: the umem, whose pages the caller has unpinned or is unpinning
+ * ib_umem_p2p_arm() - let the providers of a umem's P2PDMA pages revoke it
+ * @umem: a umem from ib_umem_get()
+ * @priv: the driver's object for the MR built on @umem; it must stay
+ *	valid until ib_umem_release() of @umem returns
+ *
+ * A driver that implements ib_device_ops.revoke_umem calls this once the
+ * MR is complete, before returning it from reg_user_mr. From then on,
+ * when a provider of pages of @umem is removed, the core calls
+ * revoke_umem(@umem, @priv) and then unpins that provider's pages; the
+ * device must not touch them after revoke_umem returns. On an error the
+ * driver fails the registration and releases @umem as usual.
+ *
+ * Return: 0, including for a umem without P2PDMA pages; -ENODEV when a
+ * provider is already being removed.
+ */
+int ib_umem_p2p_arm(struct ib_umem *umem, void *priv)
+{
+	struct ib_umem_p2p_provider *p;
+	int ret;
+
+	if (!umem->has_p2p)
+		return 0;
+	umem->p2p->priv = priv;
+	list_for_each_entry(p, &umem->p2p->providers, list) {
+		p->revoke.revoke = ib_umem_p2p_revoke;
+		/* the pin of p->page keeps the provider's state alive */
+		ret = pci_p2pdma_register_revoke(p->page, &p->revoke);
+		if (ret) {
+			ibdev_dbg(umem->ibdev, "MR on P2PDMA memory of %s refused: %d\n",
+				  pci_name(p->provider), ret);
+			ib_umem_p2p_disarm(umem);
+			return ret;
+		}
+		p->armed = true;
+	}
+	return 0;
+}
+EXPORT_SYMBOL(ib_umem_p2p_arm);
+
+/**
+ * ib_umem_p2p_disarm() - stop revocations of a umem that is being released
+ * @umem: the umem
+ *
+ * Waits for a revocation in progress and unregisters from the providers
+ * whose pages @umem still holds. Called by ib_umem_release() before it
+ * unpins; the pages a provider took back are skipped there.
+ */
+void ib_umem_p2p_disarm(struct ib_umem *umem)
+{
+	struct ib_umem_p2p *p2p = umem->p2p;
+	struct ib_umem_p2p_provider *p;
+
+	if (!umem->has_p2p)
+		return;
+
+	spin_lock(&p2p->lock);
+	p2p->released = true;
+	spin_unlock(&p2p->lock);
+	/* busy only falls now; ib_umem_p2p_release() syncs with its unlock */
+	wait_event(p2p->wq, !READ_ONCE(p2p->busy));
+
+	/*
+	 * No revocation runs or starts now. The pins of the providers not
+	 * revoked are still held, which keeps those providers alive.
+	 */
+	list_for_each_entry(p, &p2p->providers, list) {
+		if (p->armed)
+			pci_p2pdma_unregister_revoke(&p->revoke);
+		p->armed = false;
+	}
+}
+
+/**
+ * ib_umem_p2p_unpin_sg() - unpin what a provider did not take back
+ * @umem: the umem being released, after ib_umem_p2p_disarm()
+ * @sg: one entry of its table
+ * @dirty: whether to mark the pages dirty
+ *
+ * Return: false when no page of @sg was revoked, and nothing was done: the
+ * caller unpins @sg as usual. True when this unpinned the pages of @sg
+ * that are still pinned, never touching the struct pages of a provider
+ * that is gone.
+ */
+bool ib_umem_p2p_unpin_sg(struct ib_umem *umem, struct scatterlist *sg,
+			  bool dirty)
+{
+	unsigned long pfn, first, end;
+	struct ib_umem_p2p_provider *p;
+	bool revoked = false;
+
+	if (!umem->has_p2p || !READ_ONCE(umem->p2p->revoked))
+		return false;
+
+	first = page_to_pfn(sg_page(sg));
+	end = first + DIV_ROUND_UP(sg->length, PAGE_SIZE);
+	list_for_each_entry(p, &umem->p2p->providers, list)
+		if (p->revoked && first <= p->last_pfn && end > p->first_pfn)
+			revoked = true;
+	if (!revoked)
+		return false;
+
+	for (pfn = first; pfn < end; pfn++) {
+		bool gone = false;
+
+		list_for_each_entry(p, &umem->p2p->providers, list)
+			if (p->revoked && pfn >= p->first_pfn &&
+			    pfn <= p->last_pfn)
+				gone = true;
+		if (!gone)
+			unpin_user_page_range_dirty_lock(pfn_to_page(pfn), 1,
+							 dirty);
+	}
+	return true;
+}
+
+/**
+ * ib_umem_p2p_release() - free the P2PDMA state of a released umem
+ * @umem: the umem, whose pages ib_umem_release() has unpinned
  */
 void ib_umem_p2p_release(struct ib_umem *umem)
 {
 	struct ib_umem_p2p_provider *p, *tmp;
+	struct ib_umem_p2p *p2p = umem->p2p;
 
 	if (!umem->has_p2p)
 		return;
-	list_for_each_entry_safe(p, tmp, &umem->p2p_providers, list) {
+	list_for_each_entry_safe(p, tmp, &p2p->providers, list) {
 		list_del(&p->list);
 		pci_dev_put(p->provider);
 		kfree(p);
 	}
+	/* a revocation's last unlock is done before we free */
+	spin_lock(&p2p->lock);
+	spin_unlock(&p2p->lock);
+	kfree(p2p);
+	umem->p2p = NULL;
 	umem->has_p2p = 0;
 }

@@ -29,6 +29,14 @@ KUNIT_DEFINE_ACTION_WRAPPER(umem_p2p_fput, fput, struct file *);
 KUNIT_DEFINE_ACTION_WRAPPER(umem_p2p_mntput, mntput, struct vfsmount *);
 KUNIT_DEFINE_ACTION_WRAPPER(umem_p2p_dev_put, pci_dev_put, struct pci_dev *);
 
+/* No provider goes away during the suite: nothing may be revoked. */
+static void umem_p2p_revoke(struct ib_umem *umem, void *priv)
+{
+	struct kunit *test = priv;
+
+	KUNIT_FAIL(test, "umem revoked while its provider is bound");
+}
+
 static int umem_p2p_init(struct kunit *test)
 {
 	struct umem_p2p_ctx *ctx;
@@ -77,6 +85,7 @@ static int umem_p2p_init(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, ctx->ibdev);
 	ctx->ibdev->dev.init_name = "umem-p2p-kunit";
 	ctx->ibdev->attrs.device_cap_flags = IB_DEVICE_PCI_P2PDMA;
+	ctx->ibdev->ops.revoke_umem = umem_p2p_revoke;
 	return 0;
 }
 
@@ -136,6 +145,8 @@ static void umem_p2p_only(struct kunit *test)
 	for (i = 0; i < 4; i++)
 		KUNIT_EXPECT_EQ_MSG(test, umem_page_is_p2p(umem, i), 1,
 				    "page %lu", i);
+	/* registered with the provider, then unregistered by the release */
+	KUNIT_EXPECT_EQ(test, ib_umem_p2p_arm(umem, test), 0);
 	ib_umem_release(umem);
 }
 
@@ -158,6 +169,7 @@ static void umem_p2p_mixed(struct kunit *test)
 		KUNIT_EXPECT_EQ_MSG(test, umem_page_is_p2p(umem, i), want[i],
 				    "page %lu", i);
 	KUNIT_EXPECT_EQ(test, umem_page_is_p2p(umem, ARRAY_SIZE(want)), -1);
+	KUNIT_EXPECT_EQ(test, ib_umem_p2p_arm(umem, test), 0);
 	ib_umem_release(umem);
 }
 
@@ -191,6 +203,20 @@ static void umem_p2p_unsupported(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(umem), -EOPNOTSUPP);
 }
 
+/* A driver that cannot revoke MRs gets -EOPNOTSUPP, even with the flag. */
+static void umem_p2p_no_revoke(struct kunit *test)
+{
+	struct umem_p2p_ctx *ctx = test->priv;
+	unsigned long va = map_p2pmem(test, 0, 2);
+	struct ib_umem *umem;
+
+	ctx->ibdev->ops.revoke_umem = NULL;
+	KUNIT_EXPECT_FALSE(test, ib_umem_p2p_supported(ctx->ibdev));
+	umem = ib_umem_get(ctx->ibdev, va, 2 * PAGE_SIZE,
+			   IB_ACCESS_LOCAL_WRITE);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(umem), -EOPNOTSUPP);
+}
+
 /* A hole in the range fails with -EFAULT, after P2P pages were pinned. */
 static void umem_p2p_hole(struct kunit *test)
 {
@@ -209,6 +235,7 @@ static struct kunit_case umem_p2p_cases[] = {
 	KUNIT_CASE(umem_p2p_mixed),
 	KUNIT_CASE(umem_p2p_host_only),
 	KUNIT_CASE(umem_p2p_unsupported),
+	KUNIT_CASE(umem_p2p_no_revoke),
 	KUNIT_CASE(umem_p2p_hole),
 	{}
 };
