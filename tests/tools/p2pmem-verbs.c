@@ -14,6 +14,14 @@
  *	odd and wrong uses, each with its expected errno
  *   p2pmem-verbs hold DEVICE ALLOCATE_FILE
  *	register p2pmem and exit without deregistering or unmapping
+ *   p2pmem-verbs revoke SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE
+ *	two connections, each with an MR holding p2pmem, checked to work;
+ *	print "ready", wait for a line on stdin (the provider is removed
+ *	meanwhile), then check that the revoked MRs fail work requests
+ *	locally and remotely and that ibv_dereg_mr() still works
+ *   p2pmem-verbs regloop DEVICE ALLOCATE_FILE
+ *	print "ready", then register and deregister p2pmem until a
+ *	registration fails, which must be with EFAULT or ENODEV
  *
  * Each check prints "ok NAME" or "FAIL NAME: reason"; the exit status
  * is the number of failures (capped at 100), 200 on a setup error.
@@ -197,7 +205,7 @@ static struct rdma_cm_event *wait_event(struct rdma_event_channel *ch,
 }
 
 static void connect_pair(struct side *srv, struct side *cli,
-			 const char *saddr, const char *caddr)
+			 const char *saddr, const char *caddr, int portno)
 {
 	struct rdma_event_channel *ch = rdma_create_event_channel();
 	struct rdma_conn_param cp = { .responder_resources = 1,
@@ -208,7 +216,7 @@ static void connect_pair(struct side *srv, struct side *cli,
 	struct rdma_cm_event *ev;
 	char port[8];
 
-	snprintf(port, sizeof(port), "%d", PORT);
+	snprintf(port, sizeof(port), "%d", portno);
 	hints.ai_flags = RAI_PASSIVE;
 	if (rdma_getaddrinfo(saddr, port, &hints, &sai))
 		die("rdma_getaddrinfo %s", saddr);
@@ -271,6 +279,7 @@ static void post_send(struct side *s, enum ibv_wr_opcode op, void *local,
 			       .lkey = s->mr->lkey };
 	struct ibv_send_wr wr = { .opcode = op, .sg_list = &sge, .num_sge = 1,
 				  .send_flags = IBV_SEND_SIGNALED }, *bad;
+	int ret;
 
 	if (remote && op == IBV_WR_ATOMIC_FETCH_AND_ADD) {
 		wr.wr.atomic.remote_addr = (uintptr_t)remote->buf + roff;
@@ -280,8 +289,9 @@ static void post_send(struct side *s, enum ibv_wr_opcode op, void *local,
 		wr.wr.rdma.remote_addr = (uintptr_t)remote->buf + roff;
 		wr.wr.rdma.rkey = remote->mr->rkey;
 	}
-	if (ibv_post_send(s->id->qp, &wr, &bad))
-		die("ibv_post_send: %s", strerror(errno));
+	ret = ibv_post_send(s->id->qp, &wr, &bad);
+	if (ret)
+		die("ibv_post_send: %s", strerror(abs(ret)));
 }
 
 static void post_recv(struct side *s, void *local, size_t len)
@@ -289,9 +299,10 @@ static void post_recv(struct side *s, void *local, size_t len)
 	struct ibv_sge sge = { .addr = (uintptr_t)local, .length = len,
 			       .lkey = s->mr->lkey };
 	struct ibv_recv_wr wr = { .sg_list = &sge, .num_sge = 1 }, *bad;
+	int ret = ibv_post_recv(s->id->qp, &wr, &bad);
 
-	if (ibv_post_recv(s->id->qp, &wr, &bad))
-		die("ibv_post_recv: %s", strerror(errno));
+	if (ret)
+		die("ibv_post_recv: %s", strerror(abs(ret)));
 }
 
 static void expect_wc(struct side *s, const char *name, enum ibv_wc_status want)
@@ -312,14 +323,23 @@ static void expect_wc(struct side *s, const char *name, enum ibv_wc_status want)
  */
 static void placed(const char *name, struct side *cli, struct side *srv)
 {
-	struct ibv_recv_wr rwr = { .num_sge = 0 }, *rbad;
-	struct ibv_send_wr swr = { .opcode = IBV_WR_SEND, .num_sge = 0,
+	/* zero-length, but one SGE each: libsiw refuses a receive without */
+	struct ibv_sge rsge = { .addr = (uintptr_t)srv->buf, .length = 0,
+				.lkey = srv->mr->lkey };
+	struct ibv_sge ssge = { .addr = (uintptr_t)cli->buf, .length = 0,
+				.lkey = cli->mr->lkey };
+	struct ibv_recv_wr rwr = { .sg_list = &rsge, .num_sge = 1 }, *rbad;
+	struct ibv_send_wr swr = { .opcode = IBV_WR_SEND, .sg_list = &ssge,
+				   .num_sge = 1,
 				   .send_flags = IBV_SEND_SIGNALED }, *sbad;
 	struct ibv_wc wc;
+	int ret;
 
-	if (ibv_post_recv(srv->id->qp, &rwr, &rbad) ||
-	    ibv_post_send(cli->id->qp, &swr, &sbad))
-		die("fence after %s: %s", name, strerror(errno));
+	ret = ibv_post_recv(srv->id->qp, &rwr, &rbad);
+	if (!ret)
+		ret = ibv_post_send(cli->id->qp, &swr, &sbad);
+	if (ret)
+		die("fence after %s: %s", name, strerror(abs(ret)));
 	expect_wc(cli, name, IBV_WC_SUCCESS);
 	wc = poll_one(srv);
 	if (wc.status != IBV_WC_SUCCESS)
@@ -386,7 +406,7 @@ static int cmd_data(const char *saddr, const char *caddr, const char *file)
 	p2p = map_p2p(file, cli.buf + NP * pg, NP * pg);
 	edge = p2p - 2 * pg;	/* two host pages, then two p2pmem pages */
 
-	connect_pair(&srv, &cli, saddr, caddr);
+	connect_pair(&srv, &cli, saddr, caddr, PORT);
 	check(has_p2p_cap(srv.id->verbs) && has_p2p_cap(cli.id->verbs),
 	      "capability", "IBV_DEVICE_PCI_P2PDMA is not set");
 	check(1, "reg-mr-p2pmem", "");
@@ -420,6 +440,96 @@ static int cmd_data(const char *saddr, const char *caddr, const char *file)
 	if (ibv_dereg_mr(cli.mr) || ibv_dereg_mr(srv.mr))
 		check(0, "dereg", "%s", strerror(errno));
 	rdma_disconnect(cli.id);
+	return failures;
+}
+
+/* --- revoke: the provider goes away under registered MRs ------------- */
+
+/*
+ * The completion of a work request on a revoked MR: an error, never data.
+ * An iWARP requester learns of a remote access error from the responder's
+ * TERMINATE, which moves its QP to error: its READ is flushed.
+ */
+static void expect_error_wc(struct side *s, const char *name, int may_flush)
+{
+	struct ibv_wc wc = poll_one(s);
+	int flush_ok = may_flush &&
+		s->id->verbs->device->transport_type == IBV_TRANSPORT_IWARP;
+
+	check(wc.status != IBV_WC_SUCCESS &&
+	      (wc.status != IBV_WC_WR_FLUSH_ERR || flush_ok), name,
+	      "completion status %s, want an access error",
+	      ibv_wc_status_str(wc.status));
+	printf("%s: %s\n", name, ibv_wc_status_str(wc.status));
+}
+
+static int cmd_revoke(const char *saddr, const char *caddr, const char *file)
+{
+	/* local: the client's MR is host then p2pmem pages, the server's host */
+	struct side lsrv = { .len = NP * pg }, lcli = { .len = 2 * NP * pg };
+	/* remote: the server's MR is all p2pmem, the client's host */
+	struct side rsrv = { .len = NP * pg }, rcli = { .len = NP * pg };
+	char line[16];
+
+	lsrv.buf = map_anon(lsrv.len);
+	lcli.buf = map_anon(lcli.len);
+	map_p2p(file, lcli.buf + NP * pg, NP * pg);
+	rsrv.buf = map_p2p(file, NULL, rsrv.len);
+	rcli.buf = map_anon(rcli.len);
+	connect_pair(&lsrv, &lcli, saddr, caddr, PORT);
+	connect_pair(&rsrv, &rcli, saddr, caddr, PORT + 1);
+
+	rdma_op("before-local", &lcli, &lsrv, IBV_WR_RDMA_WRITE,
+		lcli.buf + NP * pg, 0, NP * pg, 11);
+	rdma_op("before-remote", &rcli, &rsrv, IBV_WR_RDMA_READ, rcli.buf, 0,
+		NP * pg, 12);
+	if (failures)
+		return failures;
+
+	/* The test removes the provider now; p2pmem must not be touched. */
+	printf("ready\n");
+	if (!fgets(line, sizeof(line), stdin))
+		die("stdin closed before the provider was removed");
+
+	post_send(&lcli, IBV_WR_RDMA_WRITE, lcli.buf + NP * pg, pg, &lsrv, 0);
+	expect_error_wc(&lcli, "local-access-revoked", 0);
+	post_send(&rcli, IBV_WR_RDMA_READ, rcli.buf, pg, &rsrv, 0);
+	expect_error_wc(&rcli, "remote-access-revoked", 1);
+
+	check(!ibv_dereg_mr(lcli.mr), "dereg-revoked-mixed", "%s", strerror(errno));
+	check(!ibv_dereg_mr(rsrv.mr), "dereg-revoked-p2pmem", "%s", strerror(errno));
+	check(!ibv_dereg_mr(lsrv.mr) && !ibv_dereg_mr(rcli.mr), "dereg-host",
+	      "%s", strerror(errno));
+	return failures;
+}
+
+static int cmd_regloop(const char *dev, const char *file)
+{
+	struct ibv_pd *pd = ibv_alloc_pd(open_dev(dev));
+	uint8_t *p = map_p2p(file, NULL, NP * pg);
+	unsigned long n;
+	struct ibv_mr *mr;
+	int err;
+
+	if (!pd)
+		die("ibv_alloc_pd: %s", strerror(errno));
+	printf("ready\n");
+	for (n = 0;; n++) {
+		mr = ibv_reg_mr(pd, p, NP * pg, access_all);
+		if (!mr)
+			break;
+		err = ibv_dereg_mr(mr);
+		if (err) {
+			check(0, "regloop", "dereg after %lu registrations: %s",
+			      n, strerror(err));
+			return failures;
+		}
+	}
+	err = errno;
+	printf("%s: %lu registrations, then %s\n", dev, n, strerrorname_np(err));
+	check(n > 0 && (err == EFAULT || err == ENODEV), "regloop",
+	      "registration %lu failed with %s, want EFAULT or ENODEV", n,
+	      strerrorname_np(err));
 	return failures;
 }
 
@@ -552,8 +662,12 @@ int main(int argc, char **argv)
 		return cmd_bad(argv[2], argv[3]) > 100 ? 100 : failures;
 	if (argc == 4 && !strcmp(argv[1], "hold"))
 		return cmd_hold(argv[2], argv[3]);
+	if (argc == 5 && !strcmp(argv[1], "revoke"))
+		return cmd_revoke(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
+	if (argc == 4 && !strcmp(argv[1], "regloop"))
+		return cmd_regloop(argv[2], argv[3]) > 100 ? 100 : failures;
 	fprintf(stderr, "usage: p2pmem-verbs cap DEVICE\n"
-		"       p2pmem-verbs data SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE\n"
-		"       p2pmem-verbs bad|hold DEVICE ALLOCATE_FILE\n");
+		"       p2pmem-verbs data|revoke SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE\n"
+		"       p2pmem-verbs bad|hold|regloop DEVICE ALLOCATE_FILE\n");
 	return 200;
 }
