@@ -182,18 +182,29 @@ int ib_umem_p2p_pin(struct ib_umem *umem, unsigned long start,
 	return n;
 }
 
-/* Unpin the pages of @sg in [@first, @last]; true if there were any. */
-static bool ib_umem_p2p_unpin_range(struct scatterlist *sg, unsigned long first,
+/* Unpin the pages of @sg in [@first, @last]. */
+static void ib_umem_p2p_unpin_range(struct scatterlist *sg, unsigned long first,
 				    unsigned long last, bool dirty)
 {
 	unsigned long pfn = page_to_pfn(sg_page(sg));
 	unsigned long end = pfn + DIV_ROUND_UP(sg->length, PAGE_SIZE) - 1;
 	unsigned long lo = max(pfn, first), hi = min(end, last);
 
-	if (lo > hi)
-		return false;
-	unpin_user_page_range_dirty_lock(pfn_to_page(lo), hi - lo + 1, dirty);
-	return true;
+	if (lo <= hi)
+		unpin_user_page_range_dirty_lock(pfn_to_page(lo), hi - lo + 1,
+						 dirty);
+}
+
+/* Whether a revoked provider of @umem took back a page in [@first, @last]. */
+static bool ib_umem_p2p_taken_back(struct ib_umem *umem, unsigned long first,
+				   unsigned long last)
+{
+	struct ib_umem_p2p_provider *p;
+
+	list_for_each_entry(p, &umem->p2p->providers, list)
+		if (p->revoked && first <= p->last_pfn && last >= p->first_pfn)
+			return true;
+	return false;
 }
 
 /*
@@ -327,32 +338,20 @@ void ib_umem_p2p_disarm(struct ib_umem *umem)
 bool ib_umem_p2p_unpin_sg(struct ib_umem *umem, struct scatterlist *sg,
 			  bool dirty)
 {
-	unsigned long pfn, first, end;
-	struct ib_umem_p2p_provider *p;
-	bool revoked = false;
+	unsigned long pfn, first, last;
 
 	if (!umem->has_p2p || !READ_ONCE(umem->p2p->revoked))
 		return false;
 
 	first = page_to_pfn(sg_page(sg));
-	end = first + DIV_ROUND_UP(sg->length, PAGE_SIZE);
-	list_for_each_entry(p, &umem->p2p->providers, list)
-		if (p->revoked && first <= p->last_pfn && end > p->first_pfn)
-			revoked = true;
-	if (!revoked)
+	last = first + DIV_ROUND_UP(sg->length, PAGE_SIZE) - 1;
+	if (!ib_umem_p2p_taken_back(umem, first, last))
 		return false;
 
-	for (pfn = first; pfn < end; pfn++) {
-		bool gone = false;
-
-		list_for_each_entry(p, &umem->p2p->providers, list)
-			if (p->revoked && pfn >= p->first_pfn &&
-			    pfn <= p->last_pfn)
-				gone = true;
-		if (!gone)
+	for (pfn = first; pfn <= last; pfn++)
+		if (!ib_umem_p2p_taken_back(umem, pfn, pfn))
 			unpin_user_page_range_dirty_lock(pfn_to_page(pfn), 1,
 							 dirty);
-	}
 	return true;
 }
 
