@@ -1,16 +1,20 @@
 # The two commands a fresh Debian 12 machine needs, as root: `make demo`
 # and `make check`. The other targets are their stages.
 
-TOOLS := build/tools/p2pmem-regmr build/tools/p2pmem-verbs
+TOOLS := build/tools/p2pmem-regmr build/tools/p2pmem-verbs build/tools/p2pmem-regbench
 TOOLS_CFLAGS := -Wall -Wextra -Werror -O2
 
-.PHONY: demo check deps tree kernel tools series quilt bisect vm clean
+.PHONY: demo check bench deps tree kernel tools series quilt bisect vm clean
 
 demo:
 	scripts/demo
 
 check:
 	scripts/check $(TESTS)
+
+# benchmarks, never part of check: build/bench/report.md, CSV and PNG
+bench:
+	scripts/bench
 
 deps:
 	scripts/deps all
@@ -42,4 +46,4 @@ vm:
 	scripts/vm -- $(or $(CMD),bash -c 'ibv_devices; cat /proc/cmdline')
 
 clean:
-	rm -rf build/obj build/vm build/check build/series build/series-git build/tools build/quilt build/bisect build/bzImage
+	rm -rf build/obj build/obj-bench build/bzImage-bench build/vm build/check build/series build/series-git build/tools build/quilt build/bisect build/bzImage
