@@ -15,13 +15,18 @@
  *   p2pmem-verbs hold DEVICE ALLOCATE_FILE
  *	register p2pmem and exit without deregistering or unmapping
  *   p2pmem-verbs revoke SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE
- *	two connections, each with an MR holding p2pmem, checked to work;
+ *	three connections, each with an MR holding p2pmem, checked to work;
  *	print "ready", wait for a line on stdin (the provider is removed
- *	meanwhile), then check that the revoked MRs fail work requests
- *	locally and remotely and that ibv_dereg_mr() still works
+ *	meanwhile), then check that work requests on the revoked MRs (a
+ *	local RDMA WRITE from one, a remote RDMA READ and a remote RDMA
+ *	WRITE targeting the others) complete with exactly the status
+ *	Documentation/infiniband/p2pdma.rst gives for the device, and that
+ *	ibv_dereg_mr() still works
  *   p2pmem-verbs regloop DEVICE ALLOCATE_FILE
- *	print "ready", then register and deregister p2pmem until a
- *	registration fails, which must be with EFAULT or ENODEV
+ *	print "ready", then register p2pmem until a registration fails,
+ *	which must be with EFAULT or ENODEV, keeping the last LIVE MRs
+ *	registered; print "DEVICE: N registrations, then ERRNO; M live MRs
+ *	held", wait for a line on stdin, deregister the live MRs
  *
  * Each check prints "ok NAME" or "FAIL NAME: reason"; the exit status
  * is the number of failures (capped at 100), 200 on a setup error.
@@ -29,6 +34,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
@@ -255,16 +262,28 @@ static void connect_pair(struct side *srv, struct side *cli,
 	rdma_freeaddrinfo(cai);
 }
 
+/* Soft RDMA on a slow emulated machine: allow minutes, not seconds. */
+static int poll_seconds = 300;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static struct ibv_wc poll_one(struct side *s)
 {
+	double deadline = now() + poll_seconds;
 	struct ibv_wc wc;
-	int n, spins = 0;
+	int n;
 
-	/* Soft RDMA on a slow emulated machine: allow minutes, not seconds. */
 	while ((n = ibv_poll_cq(s->cq, 1, &wc)) == 0) {
-		if (++spins > 300 * 1000)
-			die("no completion on %s after 300 s",
-			    ibv_get_device_name(s->id->verbs->device));
+		if (now() > deadline)
+			die("no completion on %s after %d s",
+			    ibv_get_device_name(s->id->verbs->device),
+			    poll_seconds);
 		usleep(1000);
 	}
 	if (n < 0)
@@ -445,30 +464,114 @@ static int cmd_data(const char *saddr, const char *caddr, const char *file)
 
 /* --- revoke: the provider goes away under registered MRs ------------- */
 
-/*
- * The completion of a work request on a revoked MR: an error, never data.
- * An iWARP requester learns of a remote access error from the responder's
- * TERMINATE, which moves its QP to error: its READ is flushed.
- */
-static void expect_error_wc(struct side *s, const char *name, int may_flush)
+static int is_iwarp(struct side *s)
+{
+	return s->id->verbs->device->transport_type == IBV_TRANSPORT_IWARP;
+}
+
+/* The next completion of @s has exactly the status @want. */
+static void expect_status(struct side *s, const char *name,
+			  enum ibv_wc_status want)
 {
 	struct ibv_wc wc = poll_one(s);
-	int flush_ok = may_flush &&
-		s->id->verbs->device->transport_type == IBV_TRANSPORT_IWARP;
 
-	check(wc.status != IBV_WC_SUCCESS &&
-	      (wc.status != IBV_WC_WR_FLUSH_ERR || flush_ok), name,
-	      "completion status %s, want an access error",
-	      ibv_wc_status_str(wc.status));
 	printf("%s: %s\n", name, ibv_wc_status_str(wc.status));
+	check(wc.status == want, name, "completion status %s, want %s",
+	      ibv_wc_status_str(wc.status), ibv_wc_status_str(want));
+}
+
+/*
+ * The responder's own word that it refused a request: the async event
+ * @want on @srv's QP, within 30 s. Events of other QPs are acknowledged
+ * and shown.
+ */
+static void expect_qp_event(struct side *srv, const char *name,
+			    enum ibv_event_type want)
+{
+	struct ibv_context *ctx = srv->id->verbs;
+	struct pollfd pfd = { .fd = ctx->async_fd, .events = POLLIN };
+	struct ibv_async_event ev;
+	int flags = fcntl(ctx->async_fd, F_GETFL);
+
+	if (flags < 0 || fcntl(ctx->async_fd, F_SETFL, flags | O_NONBLOCK))
+		die("async fd: %s", strerror(errno));
+	for (;;) {
+		if (poll(&pfd, 1, 30 * 1000) <= 0) {
+			check(0, name, "no async event on the responder's QP within 30 s, want %s",
+			      ibv_event_type_str(want));
+			return;
+		}
+		if (ibv_get_async_event(ctx, &ev))
+			continue;
+		ibv_ack_async_event(&ev);
+		/* the error events of a QP: fatal, request, access */
+		if (ev.event_type < IBV_EVENT_QP_FATAL ||
+		    ev.event_type > IBV_EVENT_QP_ACCESS_ERR ||
+		    ev.element.qp != srv->id->qp) {
+			printf("%s: responder event %s, not an error of its QP\n",
+			       name, ibv_event_type_str(ev.event_type));
+			continue;
+		}
+		printf("%s: responder event %s\n", name,
+		       ibv_event_type_str(ev.event_type));
+		check(ev.event_type == want, name, "responder event %s, want %s",
+		      ibv_event_type_str(ev.event_type),
+		      ibv_event_type_str(want));
+		return;
+	}
+}
+
+/*
+ * The documented outcomes (Documentation/infiniband/p2pdma.rst):
+ * - a work request with a revoked MR as its local buffer completes with
+ *   IBV_WC_LOC_QP_OP_ERR on rxe and siw;
+ * - an RDMA READ or WRITE targeting a revoked MR fails at the responder.
+ *   On rxe (InfiniBand transport) the requester's completion is
+ *   IBV_WC_REM_ACCESS_ERR, and the work requests behind it are flushed.
+ *   On siw (iWARP) the responder raises an error on its QP
+ *   (IBV_EVENT_QP_REQ_ERR when it cannot build a READ response,
+ *   IBV_EVENT_QP_ACCESS_ERR when it cannot place a WRITE) and ends the
+ *   connection, so the requester's READ is flushed (IBV_WC_WR_FLUSH_ERR).
+ *   An iWARP WRITE completes at the requester once it is sent: a WRITE
+ *   of one frame (64 bytes here) completes with IBV_WC_SUCCESS, and a
+ *   READ posted behind it is flushed.
+ * A responder that drops a request without a word leaves the requester
+ * to time out (IBV_WC_RETRY_EXC_ERR on rxe, no completion at all on siw):
+ * both fail here.
+ */
+static void expect_remote_refused(struct side *cli, struct side *srv,
+				  const char *name, enum ibv_wr_opcode op)
+{
+	char fname[64];
+
+	snprintf(fname, sizeof(fname), "%s-flushed", name);
+	if (op == IBV_WR_RDMA_READ) {
+		post_send(cli, op, cli->buf, pg, srv, 0);
+		if (!is_iwarp(cli)) {
+			expect_status(cli, name, IBV_WC_REM_ACCESS_ERR);
+		} else {
+			expect_status(cli, fname, IBV_WC_WR_FLUSH_ERR);
+			expect_qp_event(srv, name, IBV_EVENT_QP_REQ_ERR);
+		}
+		return;
+	}
+	/* a WRITE, and a READ behind it before the QP can go to error */
+	post_send(cli, op, cli->buf, 64, srv, 0);
+	post_send(cli, IBV_WR_RDMA_READ, cli->buf, pg, srv, 0);
+	expect_status(cli, name,
+		      is_iwarp(cli) ? IBV_WC_SUCCESS : IBV_WC_REM_ACCESS_ERR);
+	expect_status(cli, fname, IBV_WC_WR_FLUSH_ERR);
+	if (is_iwarp(cli))
+		expect_qp_event(srv, name, IBV_EVENT_QP_ACCESS_ERR);
 }
 
 static int cmd_revoke(const char *saddr, const char *caddr, const char *file)
 {
 	/* local: the client's MR is host then p2pmem pages, the server's host */
 	struct side lsrv = { .len = NP * pg }, lcli = { .len = 2 * NP * pg };
-	/* remote: the server's MR is all p2pmem, the client's host */
+	/* remote READ and WRITE: the server's MR is all p2pmem, the client's host */
 	struct side rsrv = { .len = NP * pg }, rcli = { .len = NP * pg };
+	struct side wsrv = { .len = NP * pg }, wcli = { .len = NP * pg };
 	char line[16];
 
 	lsrv.buf = map_anon(lsrv.len);
@@ -476,13 +579,18 @@ static int cmd_revoke(const char *saddr, const char *caddr, const char *file)
 	map_p2p(file, lcli.buf + NP * pg, NP * pg);
 	rsrv.buf = map_p2p(file, NULL, rsrv.len);
 	rcli.buf = map_anon(rcli.len);
+	wsrv.buf = map_p2p(file, NULL, wsrv.len);
+	wcli.buf = map_anon(wcli.len);
 	connect_pair(&lsrv, &lcli, saddr, caddr, PORT);
 	connect_pair(&rsrv, &rcli, saddr, caddr, PORT + 1);
+	connect_pair(&wsrv, &wcli, saddr, caddr, PORT + 2);
 
 	rdma_op("before-local", &lcli, &lsrv, IBV_WR_RDMA_WRITE,
 		lcli.buf + NP * pg, 0, NP * pg, 11);
-	rdma_op("before-remote", &rcli, &rsrv, IBV_WR_RDMA_READ, rcli.buf, 0,
-		NP * pg, 12);
+	rdma_op("before-remote-read", &rcli, &rsrv, IBV_WR_RDMA_READ,
+		rcli.buf, 0, NP * pg, 12);
+	rdma_op("before-remote-write", &wcli, &wsrv, IBV_WR_RDMA_WRITE,
+		wcli.buf, 0, NP * pg, 13);
 	if (failures)
 		return failures;
 
@@ -491,45 +599,71 @@ static int cmd_revoke(const char *saddr, const char *caddr, const char *file)
 	if (!fgets(line, sizeof(line), stdin))
 		die("stdin closed before the provider was removed");
 
+	/* Every outcome below comes within seconds, or never. */
+	poll_seconds = 60;
 	post_send(&lcli, IBV_WR_RDMA_WRITE, lcli.buf + NP * pg, pg, &lsrv, 0);
-	expect_error_wc(&lcli, "local-access-revoked", 0);
-	post_send(&rcli, IBV_WR_RDMA_READ, rcli.buf, pg, &rsrv, 0);
-	expect_error_wc(&rcli, "remote-access-revoked", 1);
+	expect_status(&lcli, "local-access-revoked", IBV_WC_LOC_QP_OP_ERR);
+	expect_remote_refused(&rcli, &rsrv, "remote-read-revoked",
+			      IBV_WR_RDMA_READ);
+	expect_remote_refused(&wcli, &wsrv, "remote-write-revoked",
+			      IBV_WR_RDMA_WRITE);
 
 	check(!ibv_dereg_mr(lcli.mr), "dereg-revoked-mixed", "%s", strerror(errno));
-	check(!ibv_dereg_mr(rsrv.mr), "dereg-revoked-p2pmem", "%s", strerror(errno));
-	check(!ibv_dereg_mr(lsrv.mr) && !ibv_dereg_mr(rcli.mr), "dereg-host",
-	      "%s", strerror(errno));
+	check(!ibv_dereg_mr(rsrv.mr) && !ibv_dereg_mr(wsrv.mr),
+	      "dereg-revoked-p2pmem", "%s", strerror(errno));
+	check(!ibv_dereg_mr(lsrv.mr) && !ibv_dereg_mr(rcli.mr) &&
+	      !ibv_dereg_mr(wcli.mr), "dereg-host", "%s", strerror(errno));
 	return failures;
 }
+
+/* MRs a registration loop keeps live: the removal must revoke them */
+#define LIVE 4
 
 static int cmd_regloop(const char *dev, const char *file)
 {
 	struct ibv_pd *pd = ibv_alloc_pd(open_dev(dev));
 	uint8_t *p = map_p2p(file, NULL, NP * pg);
+	struct ibv_mr *live[LIVE] = { NULL };
 	unsigned long n;
 	struct ibv_mr *mr;
-	int err;
+	char line[16];
+	int err, i, held = 0;
 
 	if (!pd)
 		die("ibv_alloc_pd: %s", strerror(errno));
 	printf("ready\n");
+	/* register, and deregister the registration LIVE - 1 before it */
 	for (n = 0;; n++) {
 		mr = ibv_reg_mr(pd, p, NP * pg, access_all);
 		if (!mr)
 			break;
-		err = ibv_dereg_mr(mr);
-		if (err) {
-			check(0, "regloop", "dereg after %lu registrations: %s",
-			      n, strerror(err));
-			return failures;
+		if (live[n % LIVE]) {
+			err = ibv_dereg_mr(live[n % LIVE]);
+			if (err) {
+				check(0, "regloop", "dereg after %lu registrations: %s",
+				      n, strerror(err));
+				return failures;
+			}
 		}
+		live[n % LIVE] = mr;
 	}
 	err = errno;
-	printf("%s: %lu registrations, then %s\n", dev, n, strerrorname_np(err));
+	for (i = 0; i < LIVE; i++)
+		held += !!live[i];
+	printf("%s: %lu registrations, then %s; %d live MRs held\n", dev, n,
+	       strerrorname_np(err), held);
 	check(n > 0 && (err == EFAULT || err == ENODEV), "regloop",
 	      "registration %lu failed with %s, want EFAULT or ENODEV", n,
 	      strerrorname_np(err));
+	/* the MRs that were live across the removal: revoked, yet deregistered */
+	if (!fgets(line, sizeof(line), stdin))
+		die("stdin closed before the removal was over");
+	for (i = 0; i < LIVE; i++) {
+		if (live[i] && ibv_dereg_mr(live[i]))
+			check(0, "regloop-dereg-revoked", "%s", strerror(errno));
+	}
+	if (failures == 0)
+		check(1, "regloop-dereg-revoked", "");
 	return failures;
 }
 
