@@ -69,3 +69,51 @@ overlay_files() {
 		if [ -d "$TOP/$d" ]; then (cd "$TOP" && find "$d" -type f); fi
 	done | LC_ALL=C sort
 }
+
+# apt_sources TYPE SUITE: make apt read TYPE (deb or deb-src) of SUITE from
+# the Debian mirror the machine's own apt sources already name, by adding
+# /etc/apt/sources.list.d/p2pmem-rdma-SUITE-TYPE.sources. The mirror and
+# its keyring are copied from the sources entry of the machine's release,
+# so no host name is written into the project. Returns 1 when apt was
+# already set up, 0 when an entry was added (then run apt-get update).
+apt_sources() {
+	local type=$1 suite=$2 codename entry
+	codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+	entry=/etc/apt/sources.list.d/p2pmem-rdma-$suite-$type.sources
+	[ ! -e "$entry" ] || return 1
+	need_root
+	cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		awk -v want="$codename" -v type="$type" -v suite="$suite" '
+		function flush() {
+			if (!done && types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " want " ")) {
+				print "Types: " type
+				print "URIs: " uris
+				print "Suites: " suite
+				print "Components: main"
+				if (key != "") print "Signed-By: " key
+				done = 1
+			}
+			types = uris = suites = key = ""
+		}
+		/^[[:space:]]*$/ { flush(); next }
+		/^Types:/ { sub(/^Types:[[:space:]]*/, ""); types = $0 }
+		/^URIs:/ { sub(/^URIs:[[:space:]]*/, ""); uris = $1 }
+		/^Suites:/ { sub(/^Suites:[[:space:]]*/, ""); suites = $0 }
+		/^Signed-By:/ { sub(/^Signed-By:[[:space:]]*/, ""); key = $0 }
+		END { flush() }' >"$entry.tmp"
+	if [ ! -s "$entry.tmp" ]; then
+		# One-line style: "deb [options] URI CODENAME COMPONENTS..."
+		awk -v want="$codename" '$1 == "deb" {
+			i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++
+			if ($2 ~ /^\[/) i++
+			if ($(i + 1) == want) { print $i; exit }
+		}' /etc/apt/sources.list 2>/dev/null | while read -r uri; do
+			printf 'Types: %s\nURIs: %s\nSuites: %s\nComponents: main\n' "$type" "$uri" "$suite"
+		done >"$entry.tmp"
+	fi
+	[ -s "$entry.tmp" ] || {
+		rm -f "$entry.tmp"
+		die "no apt source of Debian $codename to take the mirror from"
+	}
+	mv "$entry.tmp" "$entry"
+}
