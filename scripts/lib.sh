@@ -73,47 +73,63 @@ overlay_files() {
 # apt_sources TYPE SUITE: make apt read TYPE (deb or deb-src) of SUITE from
 # the Debian mirror the machine's own apt sources already name, by adding
 # /etc/apt/sources.list.d/p2pmem-rdma-SUITE-TYPE.sources. The mirror and
-# its keyring are copied from the sources entry of the machine's release,
-# so no host name is written into the project. Returns 1 when apt was
-# already set up, 0 when an entry was added (then run apt-get update).
+# its keyring are copied from the enabled sources entry of the machine's
+# release, so no host name is written into the project. Prints the entry's
+# path; returns 0 when it was added, 1 when it was there already.
 apt_sources() {
-	local type=$1 suite=$2 codename entry
+	local type=$1 suite=$2 codename entry tmp
 	codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
 	entry=/etc/apt/sources.list.d/p2pmem-rdma-$suite-$type.sources
+	echo "$entry"
 	[ ! -e "$entry" ] || return 1
 	need_root
-	cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-		awk -v want="$codename" -v type="$type" -v suite="$suite" '
+	tmp=$(mktemp)
+	# deb822 files, each stanza on its own (a file may lack its last blank line)
+	awk -v want="$codename" -v type="$type" -v suite="$suite" '
 		function flush() {
-			if (!done && types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " want " ")) {
+			if (!done && enabled != "no" && types ~ /(^| )deb( |$)/ &&
+			    (" " suites " ") ~ (" " want " ") && uris != "") {
 				print "Types: " type
 				print "URIs: " uris
 				print "Suites: " suite
 				print "Components: main"
-				if (key != "") print "Signed-By: " key
+				if (key ~ /^\//) print "Signed-By: " key
 				done = 1
 			}
-			types = uris = suites = key = ""
+			types = uris = suites = key = enabled = ""
 		}
+		FNR == 1 { flush() }
 		/^[[:space:]]*$/ { flush(); next }
 		/^Types:/ { sub(/^Types:[[:space:]]*/, ""); types = $0 }
 		/^URIs:/ { sub(/^URIs:[[:space:]]*/, ""); uris = $1 }
 		/^Suites:/ { sub(/^Suites:[[:space:]]*/, ""); suites = $0 }
 		/^Signed-By:/ { sub(/^Signed-By:[[:space:]]*/, ""); key = $0 }
-		END { flush() }' >"$entry.tmp"
-	if [ ! -s "$entry.tmp" ]; then
-		# One-line style: "deb [options] URI CODENAME COMPONENTS..."
-		awk -v want="$codename" '$1 == "deb" {
-			i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++
-			if ($2 ~ /^\[/) i++
-			if ($(i + 1) == want) { print $i; exit }
-		}' /etc/apt/sources.list 2>/dev/null | while read -r uri; do
-			printf 'Types: %s\nURIs: %s\nSuites: %s\nComponents: main\n' "$type" "$uri" "$suite"
-		done >"$entry.tmp"
+		/^Enabled:/ { sub(/^Enabled:[[:space:]]*/, ""); enabled = $0 }
+		END { flush() }' /dev/null /etc/apt/sources.list.d/*.sources >"$tmp" 2>/dev/null || true
+	if [ ! -s "$tmp" ]; then
+		# one-line style: "deb [options] URI CODENAME COMPONENTS..."
+		cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+			awk -v want="$codename" -v type="$type" -v suite="$suite" '
+			$1 == "deb" {
+				i = 2; key = ""
+				if ($2 ~ /^\[/) {
+					for (; i <= NF; i++) {
+						if ($i ~ /signed-by=/) { key = $i; sub(/.*signed-by=/, "", key); sub(/\]$/, "", key) }
+						if ($i ~ /\]$/) break
+					}
+					i++
+				}
+				if (i + 1 <= NF && $(i + 1) == want) {
+					printf "Types: %s\nURIs: %s\nSuites: %s\nComponents: main\n", type, $i, suite
+					if (key ~ /^\//) print "Signed-By: " key
+					exit
+				}
+			}' >"$tmp"
 	fi
-	[ -s "$entry.tmp" ] || {
-		rm -f "$entry.tmp"
-		die "no apt source of Debian $codename to take the mirror from"
-	}
-	mv "$entry.tmp" "$entry"
+	if [ ! -s "$tmp" ]; then
+		rm -f "$tmp"
+		die "no enabled apt source of Debian $codename to take the mirror from"
+	fi
+	chmod 644 "$tmp"
+	mv "$tmp" "$entry" || die "could not write $entry"
 }
