@@ -41,6 +41,13 @@ stage() {
 	return $rc
 }
 
+# ccache for the kernel and rdma-core builds: one cache, paths taken
+# relative to the clone, so that a fresh clone reuses what another built.
+use_ccache() {
+	export CCACHE_DIR=${CCACHE_DIR:-/root/.cache/ccache}
+	export CCACHE_BASEDIR=$TOP CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+}
+
 # The pinned Debian package, as "name=version".
 pin() {
 	grep -v '^#' "$TOP/LINUX_SOURCE" | head -n 1
