@@ -1,6 +1,11 @@
 # The two commands a fresh Debian 12 machine needs, as root: `make demo`
 # and `make check`. The other targets are their stages.
 
+# The kernel to build and test: 6.12 (the default) or 7.3, the port in
+# port-7.3/ (make check KERNEL=7.3), which becomes the default at parity.
+KERNEL ?= 6.12
+export KERNEL
+
 TOOLS := build/tools/p2pmem-regmr build/tools/p2pmem-verbs build/tools/p2pmem-regbench
 TOOLS_CFLAGS := -Wall -Wextra -Werror -O2
 
@@ -46,4 +51,4 @@ vm:
 	scripts/vm -- $(or $(CMD),bash -c 'ibv_devices; cat /proc/cmdline')
 
 clean:
-	rm -rf build/obj build/obj-bench build/bzImage-bench build/vm build/check build/series build/series-git build/tools build/quilt build/bisect build/bzImage
+	rm -rf build/obj build/obj-bench build/bzImage-bench build/vm build/check build/series build/series-git build/tools build/quilt build/bisect build/bzImage build/k7.3

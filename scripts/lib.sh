@@ -5,6 +5,21 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$TOP/build}
 export TOP BUILD
 
+# KERNEL picks the kernel that is built and tested (make check KERNEL=7.3).
+# 6.12 is the default until the port to 7.3 in port-7.3/ reaches parity.
+# KSRC holds that kernel's LINUX_SOURCE, config/, patches/ and new files;
+# KBUILD its tree, objects and images. Tools and rdma-core stay in BUILD.
+KERNEL=${KERNEL:-6.12}
+case $KERNEL in
+6.12) KSRC=$TOP KBUILD=$BUILD ;;
+7.3) KSRC=$TOP/port-7.3 KBUILD=$BUILD/k7.3 ;;
+*)
+	printf '%s: KERNEL=%s: only 6.12 and 7.3 are known\n' "${0##*/}" "$KERNEL" >&2
+	exit 1
+	;;
+esac
+export KERNEL KSRC KBUILD
+
 # One clear sentence, then stop.
 die() {
 	printf '%s: %s\n' "${0##*/}" "$*" >&2
@@ -50,12 +65,44 @@ use_ccache() {
 
 # The pinned Debian package, as "name=version".
 pin() {
-	grep -v '^#' "$TOP/LINUX_SOURCE" | head -n 1
+	pin_field 1
+}
+
+# pin_field N: field N of LINUX_SOURCE's line: 1 "name=version", 2 the
+# Debian suite that carries it (empty: the machine's own), 3 the SHA-256
+# of the pinned version's /usr/src tarball (empty: none).
+pin_field() {
+	grep -v '^#' "$KSRC/LINUX_SOURCE" | head -n 1 | awk -v n="$1" '{ print $n }'
+}
+
+# apt_install PACKAGE...: refresh apt's lists and install, quietly.
+apt_install() {
+	apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Install the pinned linux-source (scripts/deps and prepare-tree), from the suite LINUX_SOURCE names when
+# the machine's own release does not carry it. A pin that has left the
+# archive (backports keep only their newest version) falls back to the
+# newest version of the same package, which is the same kernel series.
+ensure_linux_source() {
+	local pin name want suite have
+	pin=$(pin) name=${pin%%=*} want=${pin#*=}
+	suite=$(pin_field 2)
+	have=$(dpkg-query -W -f='${Version}' "$name" 2>/dev/null || true)
+	[ "$have" = "$want" ] && return
+	need_root
+	[ -z "$suite" ] || apt_sources deb "$suite" >/dev/null || true
+	stage "installing $pin${suite:+ from $suite}" apt_install "$pin" && return
+	stage "installing the newest $name instead" apt_install "$name" || [ -n "$have" ] ||
+		die "cannot install $pin, nor any $name"
+	have=$(dpkg-query -W -f='${Version}' "$name")
+	warn "$pin is not in the archive; using $name $have, of the same series"
 }
 
 # The patches of patches/series, one a line, in order.
 series_patches() {
-	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$TOP/patches/series" 2>/dev/null | awk '{ print $1 }'
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$KSRC/patches/series" 2>/dev/null | awk '{ print $1 }'
 }
 
 # Apply the whole series with quilt in tree $1 (a copy of build/orig).
@@ -64,7 +111,7 @@ apply_series() {
 	local tree=$1
 	shift
 	[ -n "$(series_patches)" ] || return 0
-	(cd "$tree" && QUILT_PATCHES="$TOP/patches" quilt "${@:---quiltrc=-}" push -a -q) ||
+	(cd "$tree" && QUILT_PATCHES="$KSRC/patches" quilt "${@:---quiltrc=-}" push -a -q) ||
 		die "a patch in patches/series does not apply; see the quilt output above"
 }
 
@@ -73,7 +120,7 @@ OVERLAY_DIRS="drivers include Documentation"
 overlay_files() {
 	local d
 	for d in $OVERLAY_DIRS; do
-		if [ -d "$TOP/$d" ]; then (cd "$TOP" && find "$d" -type f); fi
+		if [ -d "$KSRC/$d" ]; then (cd "$KSRC" && find "$d" -type f); fi
 	done | LC_ALL=C sort
 }
 
