@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
+/*
+ * CPU access to PCI peer-to-peer (P2PDMA) memory by RDMA devices that use
+ * virtual DMA.
+ *
+ * A user MR may hold P2PDMA pages (see ib_umem_get_revocable_and_lock()),
+ * and a kernel client may hand a device P2PDMA memory: ZONE_DEVICE pages
+ * backed by a PCI BAR, such as an NVMe CMB. The kernel maps them uncached,
+ * so a driver that touches them with the CPU (rxe, siw) must use MMIO
+ * accessors, as the copy helpers below do, and says so with
+ * IBK_P2PDMA_CPU_ACCESS.
+ */
+
+#ifndef _RDMA_IB_P2P_H
+#define _RDMA_IB_P2P_H
+
+#include <linux/highmem.h>
+#include <linux/io.h>
+#include <linux/memremap.h>
+#include <linux/pci-p2pdma.h>
+
+/* The kernel mapping of a P2PDMA page: the uncached map of its BAR. */
+static inline void __iomem *ib_p2p_page_iomem(struct page *page)
+{
+	return (void __iomem __force *)page_address(page);
+}
+
+/**
+ * ib_p2p_memcpy_from_page() - copy from a page that may be P2PDMA memory
+ * @to: kernel buffer to copy to
+ * @page: the page to copy from
+ * @offset: offset in @page
+ * @len: number of bytes; @offset + @len must not cross the end of @page
+ *
+ * Reads a P2PDMA page with memcpy_fromio() and any other page through a
+ * temporary kernel mapping.
+ */
+static inline void ib_p2p_memcpy_from_page(void *to, struct page *page,
+					   size_t offset, size_t len)
+{
+	if (is_pci_p2pdma_page(page))
+		memcpy_fromio(to, ib_p2p_page_iomem(page) + offset, len);
+	else
+		memcpy_from_page(to, page, offset, len);
+}
+
+/**
+ * ib_p2p_memcpy_to_page() - copy to a page that may be P2PDMA memory
+ * @page: the page to copy to
+ * @offset: offset in @page
+ * @from: kernel buffer to copy from
+ * @len: number of bytes; @offset + @len must not cross the end of @page
+ *
+ * Writes a P2PDMA page with memcpy_toio() and any other page through a
+ * temporary kernel mapping.
+ */
+static inline void ib_p2p_memcpy_to_page(struct page *page, size_t offset,
+					 const void *from, size_t len)
+{
+	if (is_pci_p2pdma_page(page))
+		memcpy_toio(ib_p2p_page_iomem(page) + offset, from, len);
+	else
+		memcpy_to_page(page, offset, from, len);
+}
+
+/**
+ * ib_p2p_kva_is_p2p() - whether a kernel address is in P2PDMA memory
+ * @kva: a kernel virtual address, such as the DMA address a virtual-DMA
+ *	device gets from pci_p2pdma_map_sg()
+ *
+ * Return: true when @kva lies in a P2PDMA page, which is MMIO.
+ */
+static inline bool ib_p2p_kva_is_p2p(const void *kva)
+{
+	return virt_addr_valid(kva) && is_pci_p2pdma_page(virt_to_page(kva));
+}
+
+/**
+ * ib_p2p_page_revoked() - whether a page is P2PDMA memory being taken away
+ * @page: a page the caller holds a reference to
+ *
+ * A driver that touches memory of kernel clients (DMA MR, kernel MRs) with
+ * the CPU checks this under rcu_read_lock() before each access to a page
+ * and keeps the lock until the access is over: once a provider's removal
+ * has begun, it waits for such accesses and then revokes (see
+ * pci_p2pdma_page_revoked()).
+ *
+ * Return: true when @page is P2PDMA memory whose provider is being removed.
+ */
+static inline bool ib_p2p_page_revoked(struct page *page)
+{
+	return is_pci_p2pdma_page(page) && pci_p2pdma_page_revoked(page);
+}
+
+/**
+ * ib_p2p_kva_revoked() - ib_p2p_page_revoked() of a kernel address
+ * @kva: a kernel virtual address, such as the DMA address a virtual-DMA
+ *	device gets from pci_p2pdma_map_sg()
+ *
+ * Return: true when @kva lies in P2PDMA memory whose provider is being
+ * removed; check it under rcu_read_lock() as for ib_p2p_page_revoked().
+ */
+static inline bool ib_p2p_kva_revoked(const void *kva)
+{
+	return ib_p2p_kva_is_p2p(kva) &&
+	       pci_p2pdma_page_revoked(virt_to_page(kva));
+}
+
+/**
+ * ib_p2p_memcpy_from_kva() - copy from a kernel address that may be MMIO
+ * @to: kernel buffer to copy to
+ * @kva: kernel virtual address to copy from
+ * @len: number of bytes; [@kva, @kva + @len) must lie in one DMA segment
+ *
+ * Reads P2PDMA memory with memcpy_fromio() and other memory with memcpy().
+ */
+static inline void ib_p2p_memcpy_from_kva(void *to, const void *kva,
+					  size_t len)
+{
+	if (ib_p2p_kva_is_p2p(kva))
+		memcpy_fromio(to, (const void __iomem __force *)kva, len);
+	else
+		memcpy(to, kva, len);
+}
+
+/**
+ * ib_p2p_memcpy_to_kva() - copy to a kernel address that may be MMIO
+ * @kva: kernel virtual address to copy to
+ * @from: kernel buffer to copy from
+ * @len: number of bytes; [@kva, @kva + @len) must lie in one DMA segment
+ *
+ * Writes P2PDMA memory with memcpy_toio() and other memory with memcpy().
+ */
+static inline void ib_p2p_memcpy_to_kva(void *kva, const void *from,
+					size_t len)
+{
+	if (ib_p2p_kva_is_p2p(kva))
+		memcpy_toio((void __iomem __force *)kva, from, len);
+	else
+		memcpy(kva, from, len);
+}
+
+#endif /* _RDMA_IB_P2P_H */
