@@ -115,6 +115,28 @@ apply_series() {
 		die "a patch in patches/series does not apply; see the quilt output above"
 }
 
+# The test series, patches/test-series: test-only kernel code (KUnit
+# suites that need a live device, the benchmark driver) that the trees of
+# make check and make bench get after the series, and that make series
+# never exports. Its new files are listed in patches/test-new-files.
+test_series_patches() {
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$KSRC/patches/test-series" 2>/dev/null | awk '{ print $1 }'
+}
+
+apply_test_series() {
+	local tree=$1 p
+	for p in $(test_series_patches); do
+		patch -d "$tree" -p1 -s -F0 --no-backup-if-mismatch <"$KSRC/patches/$p" ||
+			die "patch $p of patches/test-series does not apply"
+	done
+}
+
+# The new files the test series brings, one a line.
+test_files() {
+	sed -n 's/^[^:#]*:[[:space:]]*//p' "$KSRC/patches/test-new-files" 2>/dev/null |
+		tr ' ' '\n' | sed '/^$/d'
+}
+
 # The new kernel files, at their kernel paths below these directories.
 OVERLAY_DIRS="drivers include Documentation"
 overlay_files() {

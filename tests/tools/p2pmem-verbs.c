@@ -5,11 +5,17 @@
  *
  *   p2pmem-verbs cap DEVICE
  *	print the device's IBV_DEVICE_PCI_P2PDMA bit: "pci_p2pdma 0|1"
+ *   p2pmem-verbs odpcap DEVICE
+ *	print whether RC RDMA WRITE and READ may target ODP MRs: "odp 0|1"
  *   p2pmem-verbs data SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE
  *	connect two RC QPs through rdma_cm, one on each address's device;
  *	the server's MR is all p2pmem, the client's MR is host pages
  *	followed by p2pmem pages in one VA range. RDMA WRITE, RDMA READ and
  *	SEND in both kinds of memory, then an atomic on p2pmem (refused).
+ *   p2pmem-verbs odp SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE
+ *	connect as for data; the server's MR is an ODP MR of host memory,
+ *	then one of p2pmem: RDMA WRITE and READ inside a page and across
+ *	page boundaries. Exit 77 when the device has no ODP.
  *   p2pmem-verbs bad DEVICE ALLOCATE_FILE
  *	odd and wrong uses, each with its expected errno
  *   p2pmem-verbs hold DEVICE ALLOCATE_FILE
@@ -154,6 +160,18 @@ static int has_p2p_cap(struct ibv_context *ctx)
 	return !!(attr.device_cap_flags_ex & PCI_P2PDMA_CAP);
 }
 
+/* Whether RC RDMA WRITE and READ may target ODP MRs of the device. */
+static int has_odp(struct ibv_context *ctx)
+{
+	uint32_t want = IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ;
+	struct ibv_device_attr_ex attr;
+
+	if (ibv_query_device_ex(ctx, NULL, &attr))
+		die("ibv_query_device_ex: %s", strerror(errno));
+	return (attr.odp_caps.general_caps & IBV_ODP_SUPPORT) &&
+	       (attr.odp_caps.per_transport_caps.rc_odp_caps & want) == want;
+}
+
 static int cmd_cap(const char *dev)
 {
 	printf("pci_p2pdma %d\n", has_p2p_cap(open_dev(dev)));
@@ -169,6 +187,7 @@ struct side {
 	struct ibv_mr *mr;
 	uint8_t *buf;		/* the MR */
 	size_t len;
+	int access;		/* of the MR; 0: access_all */
 };
 
 static const int access_all = IBV_ACCESS_LOCAL_WRITE |
@@ -192,7 +211,7 @@ static void side_qp(struct side *s, struct rdma_cm_id *id)
 	qa.send_cq = qa.recv_cq = s->cq;
 	if (rdma_create_qp(id, s->pd, &qa))
 		die("rdma_create_qp: %s", strerror(errno));
-	s->mr = ibv_reg_mr(s->pd, s->buf, s->len, access_all);
+	s->mr = ibv_reg_mr(s->pd, s->buf, s->len, s->access ?: access_all);
 	if (!s->mr)
 		die("ibv_reg_mr of %zu bytes on %s: %s", s->len,
 		    ibv_get_device_name(id->verbs->device), strerror(errno));
@@ -488,6 +507,59 @@ static int cmd_data(const char *saddr, const char *caddr, const char *file)
 	return failures;
 }
 
+/*
+ * --- odp: RDMA WRITE and READ into ODP MRs of host memory, then of
+ * p2pmem, at offsets inside a page and across page boundaries. ODP pins
+ * nothing: the pages are faulted in on access, and a removal of the
+ * provider zaps them through the MMU notifier.
+ */
+static void odp_ops(const char *what, struct side *cli, struct side *srv)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "odp-%s-write-across", what);
+	rdma_op(name, cli, srv, IBV_WR_RDMA_WRITE, cli->buf, 100, 3 * pg, 11);
+	snprintf(name, sizeof(name), "odp-%s-write-in-page", what);
+	rdma_op(name, cli, srv, IBV_WR_RDMA_WRITE, cli->buf + 8, pg + 40, 200,
+		12);
+	snprintf(name, sizeof(name), "odp-%s-read-across", what);
+	rdma_op(name, cli, srv, IBV_WR_RDMA_READ, cli->buf + 3, 2 * pg - 300,
+		pg + 600, 13);
+}
+
+static int cmd_odp(const char *saddr, const char *caddr, const char *file)
+{
+	int odp = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+		  IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND;
+	struct side srv = { .len = NP * pg, .access = odp };
+	struct side cli = { .len = NP * pg };
+	struct ibv_mr *host_mr;
+
+	srv.buf = map_anon(srv.len);
+	cli.buf = map_anon(cli.len);
+	connect_pair(&srv, &cli, saddr, caddr, PORT + 1);
+	if (!has_odp(srv.id->verbs)) {
+		printf("skip: %s has no ODP for RC WRITE and READ\n",
+		       ibv_get_device_name(srv.id->verbs->device));
+		exit(77);
+	}
+	odp_ops("host", &cli, &srv);
+
+	/* the same on an ODP MR of p2pmem */
+	host_mr = srv.mr;
+	srv.buf = map_p2p(file, NULL, srv.len);
+	srv.mr = ibv_reg_mr(srv.pd, srv.buf, srv.len, odp);
+	check(srv.mr != NULL, "odp-reg-p2pmem", "%s", strerror(errno));
+	if (srv.mr)
+		odp_ops("p2pmem", &cli, &srv);
+
+	if ((srv.mr && ibv_dereg_mr(srv.mr)) || ibv_dereg_mr(host_mr) ||
+	    ibv_dereg_mr(cli.mr))
+		check(0, "odp-dereg", "%s", strerror(errno));
+	rdma_disconnect(cli.id);
+	return failures;
+}
+
 /* --- revoke: the provider goes away under registered MRs ------------- */
 
 static int is_iwarp(struct side *s)
@@ -737,10 +809,19 @@ static int cmd_bad(const char *dev, const char *file)
 	if (!pd)
 		die("ibv_alloc_pd: %s", strerror(errno));
 
-	/* ODP: neither rxe nor siw has it in 6.12, p2pmem or not */
+	/*
+	 * ODP: refused by a device without it (rxe and siw of 6.12, siw of
+	 * 7.3). One with it registers, as ODP pins nothing (p2pmem-verbs odp
+	 * moves data through such MRs).
+	 */
 	p = map_p2p(file, NULL, 2 * pg);
-	expect_reg_errno(pd, "odp", p, 2 * pg, rw | IBV_ACCESS_ON_DEMAND,
-			 EOPNOTSUPP);
+	if (has_odp(ctx)) {
+		mr = ibv_reg_mr(pd, p, 2 * pg, rw | IBV_ACCESS_ON_DEMAND);
+		check(mr && !ibv_dereg_mr(mr), "odp", "%s", strerror(errno));
+	} else {
+		expect_reg_errno(pd, "odp", p, 2 * pg, rw | IBV_ACCESS_ON_DEMAND,
+				 EOPNOTSUPP);
+	}
 	expect_reg_errno(pd, "zero-length", p, 0, rw, EINVAL);
 
 	/* a hole: the middle page of three is unmapped */
@@ -829,8 +910,14 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "cap"))
 		return cmd_cap(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "odpcap")) {
+		printf("odp %d\n", has_odp(open_dev(argv[2])));
+		return 0;
+	}
 	if (argc == 5 && !strcmp(argv[1], "data"))
 		return cmd_data(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
+	if (argc == 5 && !strcmp(argv[1], "odp"))
+		return cmd_odp(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
 	if (argc == 4 && !strcmp(argv[1], "bad"))
 		return cmd_bad(argv[2], argv[3]) > 100 ? 100 : failures;
 	if (argc == 4 && !strcmp(argv[1], "hold"))
@@ -839,8 +926,8 @@ int main(int argc, char **argv)
 		return cmd_revoke(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
 	if (argc == 4 && !strcmp(argv[1], "regloop"))
 		return cmd_regloop(argv[2], argv[3]) > 100 ? 100 : failures;
-	fprintf(stderr, "usage: p2pmem-verbs cap DEVICE\n"
-		"       p2pmem-verbs data|revoke SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE\n"
+	fprintf(stderr, "usage: p2pmem-verbs cap|odpcap DEVICE\n"
+		"       p2pmem-verbs data|odp|revoke SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE\n"
 		"       p2pmem-verbs bad|hold|regloop DEVICE ALLOCATE_FILE\n");
 	return 200;
 }
