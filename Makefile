@@ -51,4 +51,4 @@ vm:
 	scripts/vm -- $(or $(CMD),bash -c 'ibv_devices; cat /proc/cmdline')
 
 clean:
-	rm -rf build/obj build/obj-bench build/bzImage-bench build/vm build/check build/series build/series-git build/tools build/quilt build/bisect build/bzImage build/k7.3
+	rm -rf build/obj build/obj-bench build/bzImage-bench build/vm build/check build/series build/series-git build/tools build/quilt build/bisect build/bzImage build/k7.3 build/obj-w1-orig build/obj-w1-linux

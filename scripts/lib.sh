@@ -209,3 +209,68 @@ apt_sources() {
 	chmod 644 "$tmp"
 	mv "$tmp" "$entry" || die "could not write $entry"
 }
+
+# update_sources SUITES: make apt's source lists of the comma-separated
+# SUITES current. A suite whose entry was just added and cannot be read is
+# removed again, so apt is never left broken.
+update_sources() {
+	local suite entry added
+	for suite in ${1//,/ }; do
+		added=1
+		entry=$(apt_sources deb-src "$suite") || added=0
+		if ! apt-get update -qq -o Dir::Etc::SourceList="$entry" -o Dir::Etc::SourceParts=- \
+			-o APT::Get::List-Cleanup=0; then
+			[ "$added" -eq 0 ] || rm -f "$entry"
+			warn "apt could not read deb-src $suite"
+		fi
+	done
+}
+
+# pick_version NAME VERSION: the newest source version of NAME whose
+# upstream part is VERSION, else the newest of the same major version,
+# else the newest of all.
+pick_version() {
+	apt-cache showsrc "$1" 2>/dev/null | sed -n 's/^Version: //p' | sort -Vru |
+		awk -v v="$2" -v major="${2%%.*}" '
+		{ u = $1; sub(/^[0-9]+:/, "", u); sub(/-[^-]*$/, "", u) }
+		u == v && exact == "" { exact = $1 }
+		index(u, major ".") == 1 && same == "" { same = $1 }
+		NR == 1 { newest = $1 }
+		END { print (exact != "" ? exact : same != "" ? same : newest) }'
+}
+
+# fetch_orig NAME VERSION SUITES SHA256 DIR: set TARBALL to the orig
+# tarball of Debian's NAME source package at upstream VERSION, from the
+# deb-src of SUITES on the machine's own mirror, checked against SHA256
+# and kept in DIR (a cached one is reused). When no suite has VERSION any
+# more, the newest of the same major version, or else the newest of all,
+# is taken with a warning, checked against apt's own index hash.
+fetch_orig() {
+	local name=$1 version=$2 suites=$3 sha256=$4 dir=$5 cached uri file hash tmp
+	cached=$(compgen -G "$dir/${name}_$version.orig.tar.*" | head -n 1) || true
+	if [ -n "$cached" ] && echo "$sha256  $cached" | sha256sum --quiet -c - 2>/dev/null; then
+		TARBALL=$cached
+		return
+	fi
+	update_sources "$suites"
+	version=$(pick_version "$name" "$version")
+	[ -n "$version" ] || die "apt knows no $name source package in deb-src $suites"
+	# apt lists only what the current directory lacks: ask from an empty one.
+	tmp=$(mktemp -d)
+	read -r uri file _ hash < <(cd "$tmp" && apt-get source -qq --print-uris "$name=$version" |
+		awk -F"[' ]+" '$3 ~ /\.orig\.tar\.[a-z0-9]+$/ { print $2, $3, $4, $5 }') || true
+	[ -n "${uri:-}" ] || { rm -rf "$tmp"; die "apt lists no orig tarball for $name $version"; }
+	case $file in
+	"${name}_$2".orig.tar.*) hash=SHA256:$sha256 ;;
+	*) warn "$name $2 has left the archive; building $file (apt's index hash $hash) instead" ;;
+	esac
+	/usr/lib/apt/apt-helper -qq -o APT::Sandbox::User=root \
+		download-file "$uri" "$tmp/$file" "$hash" >/dev/null ||
+		{ rm -rf "$tmp"; die "could not fetch $file, or its $hash does not match"; }
+	if ! { mkdir -p "$dir" && mv "$tmp/$file" "$dir/$file"; }; then
+		rm -rf "$tmp"
+		return 1
+	fi
+	rm -rf "$tmp"
+	TARBALL=$dir/$file
+}
