@@ -8,7 +8,9 @@
  * backed by a PCI BAR, such as an NVMe CMB. The kernel maps them uncached,
  * so a driver that touches them with the CPU (rxe, siw) must use MMIO
  * accessors, as the copy helpers below do, and says so with
- * IBK_P2PDMA_CPU_ACCESS.
+ * IBK_P2PDMA_CPU_ACCESS. A user MR's driver checks ib_umem_revoked()
+ * before each access; a kernel client revokes its own P2PDMA memory (as
+ * nvmet-rdma does, by draining its queue pairs).
  */
 
 #ifndef _RDMA_IB_P2P_H
@@ -73,37 +75,6 @@ static inline void ib_p2p_memcpy_to_page(struct page *page, size_t offset,
 static inline bool ib_p2p_kva_is_p2p(const void *kva)
 {
 	return virt_addr_valid(kva) && is_pci_p2pdma_page(virt_to_page(kva));
-}
-
-/**
- * ib_p2p_page_revoked() - whether a page is P2PDMA memory being taken away
- * @page: a page the caller holds a reference to
- *
- * A driver that touches memory of kernel clients (DMA MR, kernel MRs) with
- * the CPU checks this under rcu_read_lock() before each access to a page
- * and keeps the lock until the access is over: once a provider's removal
- * has begun, it waits for such accesses and then revokes (see
- * pci_p2pdma_page_revoked()).
- *
- * Return: true when @page is P2PDMA memory whose provider is being removed.
- */
-static inline bool ib_p2p_page_revoked(struct page *page)
-{
-	return is_pci_p2pdma_page(page) && pci_p2pdma_page_revoked(page);
-}
-
-/**
- * ib_p2p_kva_revoked() - ib_p2p_page_revoked() of a kernel address
- * @kva: a kernel virtual address, such as the DMA address a virtual-DMA
- *	device gets from pci_p2pdma_map_sg()
- *
- * Return: true when @kva lies in P2PDMA memory whose provider is being
- * removed; check it under rcu_read_lock() as for ib_p2p_page_revoked().
- */
-static inline bool ib_p2p_kva_revoked(const void *kva)
-{
-	return ib_p2p_kva_is_p2p(kva) &&
-	       pci_p2pdma_page_revoked(virt_to_page(kva));
 }
 
 /**

@@ -67,9 +67,10 @@ struct ib_umem_p2p {
  * @device: the RDMA device
  *
  * The driver must revoke MRs (IBK_REVOCABLE_USER_MR), so that the provider
- * of the pages can always be removed. A device with a DMA device must be
- * able to map P2PDMA memory; a device that uses virtual DMA must touch it
- * with MMIO accessors (IBK_P2PDMA_CPU_ACCESS).
+ * of the pages can always be removed, and the device must not bounce user
+ * memory (cc_dma_bounce). A device with a DMA device must be a PCI device
+ * whose DMA mapping can map P2PDMA memory; a device that uses virtual DMA
+ * must touch it with MMIO accessors (IBK_P2PDMA_CPU_ACCESS).
  *
  * Return: true when ib_umem_get_revocable_and_lock() may hand @device
  * P2PDMA pages; the uverbs device capability IB_UVERBS_DEVICE_PCI_P2PDMA.
@@ -78,11 +79,14 @@ bool ib_p2p_user_mr_supported(struct ib_device *device)
 {
 	u64 caps = device->attrs.kernel_cap_flags;
 
-	if (!IS_ENABLED(CONFIG_PCI_P2PDMA) || !(caps & IBK_REVOCABLE_USER_MR))
+	if (!IS_ENABLED(CONFIG_PCI_P2PDMA) || !(caps & IBK_REVOCABLE_USER_MR) ||
+	    device->cc_dma_bounce)
 		return false;
 	if (ib_uses_virt_dma(device))
 		return caps & IBK_P2PDMA_CPU_ACCESS;
-	return dma_pci_p2pdma_supported(device->dma_device);
+	/* pci_p2pdma_map_sg() finds a route only to a PCI DMA device */
+	return dev_is_pci(device->dma_device) &&
+	       dma_pci_p2pdma_supported(device->dma_device);
 }
 EXPORT_SYMBOL(ib_p2p_user_mr_supported);
 
@@ -101,8 +105,7 @@ int ib_umem_p2p_init(struct ib_umem *umem)
 	return 0;
 }
 
-static int ib_umem_p2p_add_provider(struct ib_umem *umem, struct page *page,
-				    unsigned long npages)
+static int ib_umem_p2p_add_provider(struct ib_umem *umem, struct page *page)
 {
 	struct dev_pagemap *pgmap = page_pgmap(page);
 	struct ib_umem_p2p_provider *p;
@@ -175,7 +178,7 @@ int ib_umem_p2p_pin(struct ib_umem *umem, unsigned long start,
 						   "the driver cannot revoke MRs");
 		ret = -EOPNOTSUPP;
 	} else {
-		ret = ib_umem_p2p_add_provider(umem, pages[0], n);
+		ret = ib_umem_p2p_add_provider(umem, pages[0]);
 	}
 	if (ret) {
 		unpin_user_pages(pages, n);
@@ -264,9 +267,11 @@ static void ib_umem_p2p_provider_revoke(struct pci_p2pdma_revoke *r)
 				       "user MR revoked: its P2PDMA memory on %s is being removed\n",
 				       pci_name(p->provider));
 	ib_umem_p2p_revoke_locked(umem);
-	for_each_sgtable_sg(&umem->sgt_append.sgt, sg, i)
+	for_each_sgtable_sg(&umem->sgt_append.sgt, sg, i) {
 		ib_umem_p2p_unpin_range(sg, p->first_pfn, p->last_pfn,
 					umem->writable);
+		cond_resched();
+	}
 	p->taken_back = true;
 	p->registered = false;
 	mutex_unlock(&p2p->lock);
@@ -328,6 +333,8 @@ int ib_umem_p2p_map_and_lock(struct ib_umem *umem)
  * umem. After the callback returns, the core unmaps the umem for DMA and
  * unpins the memory being removed; the driver keeps the MR's key until
  * the MR is deregistered.
+ *
+ * Context: process context, with the revoke lock held.
  */
 void ib_umem_set_revoke_locked(struct ib_umem *umem,
 			       void (*revoke)(void *priv), void *priv)
