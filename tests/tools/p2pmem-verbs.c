@@ -903,6 +903,46 @@ static int cmd_hold(const char *dev, const char *file)
 	return 0;
 }
 
+/*
+ * N MRs of one page each, on N pages of p2pmem, held by one process
+ * across the removal of the provider: the removal revokes them all, and
+ * each still deregisters afterwards.
+ */
+static int cmd_many(const char *dev, const char *file, const char *count)
+{
+	struct ibv_pd *pd = ibv_alloc_pd(open_dev(dev));
+	unsigned long i, n = strtoul(count, NULL, 10), bad = 0;
+	struct ibv_mr **mrs;
+	char line[16];
+	uint8_t *p;
+	int err;
+
+	if (!pd || !n)
+		die("ibv_alloc_pd: %s, or no MR count", strerror(errno));
+	mrs = calloc(n, sizeof(*mrs));
+	if (!mrs)
+		die("calloc");
+	p = map_p2p(file, NULL, n * pg);
+	for (i = 0; i < n; i++) {
+		mrs[i] = ibv_reg_mr(pd, p + i * pg, pg, access_all);
+		if (!mrs[i])
+			die("ibv_reg_mr %lu of %lu: %s", i + 1, n, strerror(errno));
+	}
+	printf("ready\n");
+	if (!fgets(line, sizeof(line), stdin))
+		die("stdin closed before the removal was over");
+	for (i = 0; i < n; i++) {
+		err = ibv_dereg_mr(mrs[i]);
+		if (err && !bad++)
+			check(0, "many-dereg", "MR %lu: %s", i, strerror(err));
+	}
+	printf("%s: %lu MRs deregistered, %lu failed\n", dev, n - bad, bad);
+	if (!bad)
+		check(1, "many-dereg", "");
+	free(mrs);
+	return failures;
+}
+
 int main(int argc, char **argv)
 {
 	pg = sysconf(_SC_PAGESIZE);
@@ -926,8 +966,11 @@ int main(int argc, char **argv)
 		return cmd_revoke(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
 	if (argc == 4 && !strcmp(argv[1], "regloop"))
 		return cmd_regloop(argv[2], argv[3]) > 100 ? 100 : failures;
+	if (argc == 5 && !strcmp(argv[1], "many"))
+		return cmd_many(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
 	fprintf(stderr, "usage: p2pmem-verbs cap|odpcap DEVICE\n"
 		"       p2pmem-verbs data|odp|revoke SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE\n"
-		"       p2pmem-verbs bad|hold|regloop DEVICE ALLOCATE_FILE\n");
+		"       p2pmem-verbs bad|hold|regloop DEVICE ALLOCATE_FILE\n"
+		"       p2pmem-verbs many DEVICE ALLOCATE_FILE COUNT\n");
 	return 200;
 }
