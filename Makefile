@@ -1,9 +1,10 @@
 # The two commands a fresh Debian 12 machine needs, as root: `make demo`
 # and `make check`. The other targets are their stages.
 
-# The kernel to build and test: 6.12 (the default) or 7.3, the port in
-# port-7.3/ (make check KERNEL=7.3), which becomes the default at parity.
-KERNEL ?= 6.12
+# The kernel to build and test: 7.3 (the default; the series and its
+# files in port-7.3/) or 6.12, the series at the top level, no longer
+# tested since commit 3a94fc3 (make check KERNEL=6.12).
+KERNEL ?= 7.3
 export KERNEL
 
 TOOLS := build/tools/p2pmem-regmr build/tools/p2pmem-verbs build/tools/p2pmem-regbench
@@ -17,9 +18,10 @@ demo:
 check:
 	scripts/check $(TESTS)
 
-# benchmarks, never part of check: build/bench/report.md, CSV and PNG
+# benchmarks, never part of check: build/bench/report.md, CSV and PNG.
+# On 6.12 until its p2pdma_bench driver is ported to 7.3 (issue 16).
 bench:
-	scripts/bench
+	KERNEL=6.12 scripts/bench
 
 deps:
 	scripts/deps all
