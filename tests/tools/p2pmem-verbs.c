@@ -28,6 +28,13 @@
  *	WRITE targeting the others) complete with exactly the status
  *	Documentation/infiniband/p2pdma.rst gives for the device, and that
  *	ibv_dereg_mr() still works
+ *   p2pmem-verbs surprise SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE
+ *	as revoke, with two connections (a local RDMA WRITE from p2pmem, a
+ *	remote RDMA READ of p2pmem), but the provider vanishes without the
+ *	kernel being told: after "ready" the test powers its slot off. Both
+ *	work requests must fail as on a revoked MR, and no data read from
+ *	the dead BAR may be placed; then print "checked", wait for a second
+ *	line (the kernel removes the device meanwhile) and deregister
  *   p2pmem-verbs regloop DEVICE ALLOCATE_FILE
  *	print "ready", then register p2pmem until a registration fails,
  *	which must be with EFAULT or ENODEV, keeping the last LIVE MRs
@@ -490,6 +497,15 @@ static int cmd_data(const char *saddr, const char *caddr, const char *file)
 		3 * pg, 6);
 	send_op("send-p2p-to-across", &srv, srv.buf, &cli, edge, 4 * pg, 7);
 	send_op("send-short-p2p", &cli, p2p + pg - 20, &srv, srv.buf, 40, 8);
+	/*
+	 * READ responses of a few bytes that cross a page of the responder's
+	 * MR, host then host and host then p2pmem: siw sends them with the
+	 * header (siw_try_1seg()), from each of the two pages.
+	 */
+	rdma_op("read-short-across-host", &srv, &cli, IBV_WR_RDMA_READ,
+		srv.buf + 64, pg - 8, 24, 9);
+	rdma_op("read-short-across-to-p2p", &srv, &cli, IBV_WR_RDMA_READ,
+		srv.buf + 128, NP * pg - 8, 24, 10);
 
 	if (ibv_query_device(cli.id->verbs, &attr))
 		die("ibv_query_device: %s", strerror(errno));
@@ -722,6 +738,73 @@ static int cmd_revoke(const char *saddr, const char *caddr, const char *file)
 	err = ibv_dereg_mr(lsrv.mr);
 	err = err ?: ibv_dereg_mr(rcli.mr);
 	err = err ?: ibv_dereg_mr(wcli.mr);
+	check(!err, "dereg-host", "%s", strerror(err));
+	return failures;
+}
+
+/*
+ * A surprise removal: the provider's BAR reads as made-up data (all-ones
+ * on PCIe, zeros in QEMU) before the kernel knows the device is gone.
+ * Reads of it must fail as reads of a revoked MR do, and nothing read
+ * from it may land anywhere: the buffers the failed work requests would
+ * have filled keep the marker written before.
+ */
+static int cmd_surprise(const char *saddr, const char *caddr,
+			const char *file)
+{
+	/* local: the client's MR is host then p2pmem pages, the server's host */
+	struct side lsrv = { .len = NP * pg }, lcli = { .len = 2 * NP * pg };
+	/* remote READ: the server's MR is all p2pmem, the client's host */
+	struct side rsrv = { .len = NP * pg }, rcli = { .len = NP * pg };
+	uint8_t *mark = malloc(pg);
+	char line[16], why[96] = "";
+	int err;
+
+	lsrv.buf = map_anon(lsrv.len);
+	lcli.buf = map_anon(lcli.len);
+	map_p2p(file, lcli.buf + NP * pg, NP * pg);
+	rsrv.buf = map_p2p(file, NULL, rsrv.len);
+	rcli.buf = map_anon(rcli.len);
+	connect_pair(&lsrv, &lcli, saddr, caddr, PORT);
+	connect_pair(&rsrv, &rcli, saddr, caddr, PORT + 1);
+
+	rdma_op("before-local", &lcli, &lsrv, IBV_WR_RDMA_WRITE,
+		lcli.buf + NP * pg, 0, NP * pg, 11);
+	rdma_op("before-remote-read", &rcli, &rsrv, IBV_WR_RDMA_READ,
+		rcli.buf, 0, NP * pg, 12);
+	if (failures)
+		return failures;
+
+	/* The test powers the provider's slot off now. */
+	printf("ready\n");
+	if (!fgets(line, sizeof(line), stdin))
+		die("stdin closed before the provider's slot was powered off");
+
+	poll_seconds = 60;
+	memset(mark, 0x5a, pg);
+	memset(lsrv.buf, 0x5a, pg);
+	post_send(&lcli, IBV_WR_RDMA_WRITE, lcli.buf + NP * pg, pg, &lsrv, 0);
+	expect_status(&lcli, "local-read-surprise", IBV_WC_LOC_QP_OP_ERR);
+	check(same(mark, lsrv.buf, pg, why, sizeof(why)),
+	      "local-read-surprise-placed-nothing", "%s", why);
+
+	memset(rcli.buf, 0x5a, pg);
+	expect_remote_refused(&rcli, &rsrv, "remote-read-surprise",
+			      IBV_WR_RDMA_READ);
+	check(same(mark, rcli.buf, pg, why, sizeof(why)),
+	      "remote-read-surprise-placed-nothing", "%s", why);
+	free(mark);
+
+	/* The test removes the device now: the removal revokes the MRs. */
+	printf("checked\n");
+	if (!fgets(line, sizeof(line), stdin))
+		die("stdin closed before the provider was removed");
+
+	err = ibv_dereg_mr(lcli.mr);
+	err = err ?: ibv_dereg_mr(rsrv.mr);
+	check(!err, "dereg-surprise-p2pmem", "%s", strerror(err));
+	err = ibv_dereg_mr(lsrv.mr);
+	err = err ?: ibv_dereg_mr(rcli.mr);
 	check(!err, "dereg-host", "%s", strerror(err));
 	return failures;
 }
@@ -964,12 +1047,14 @@ int main(int argc, char **argv)
 		return cmd_hold(argv[2], argv[3]);
 	if (argc == 5 && !strcmp(argv[1], "revoke"))
 		return cmd_revoke(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
+	if (argc == 5 && !strcmp(argv[1], "surprise"))
+		return cmd_surprise(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
 	if (argc == 4 && !strcmp(argv[1], "regloop"))
 		return cmd_regloop(argv[2], argv[3]) > 100 ? 100 : failures;
 	if (argc == 5 && !strcmp(argv[1], "many"))
 		return cmd_many(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
 	fprintf(stderr, "usage: p2pmem-verbs cap|odpcap DEVICE\n"
-		"       p2pmem-verbs data|odp|revoke SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE\n"
+		"       p2pmem-verbs data|odp|revoke|surprise SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE\n"
 		"       p2pmem-verbs bad|hold|regloop DEVICE ALLOCATE_FILE\n"
 		"       p2pmem-verbs many DEVICE ALLOCATE_FILE COUNT\n");
 	return 200;

@@ -11,6 +11,15 @@
  * IBK_P2PDMA_CPU_ACCESS. A user MR's driver checks ib_umem_revoked()
  * before each access; a kernel client revokes its own P2PDMA memory (as
  * nvmet-rdma does, by draining its queue pairs).
+ *
+ * A provider can also vanish before the kernel is told (a surprise
+ * removal). A read of its BAR then completes with data that no one
+ * wrote: all-ones on PCIe, where the read ends in an Unsupported Request,
+ * and zeros on hosts and emulators that decode nothing there. The read
+ * helpers below return -EIO when they read such data from a provider that
+ * no longer answers in config space, and the driver fails the work
+ * request. A write to a vanished provider is lost, as any posted write
+ * to it is.
  */
 
 #ifndef _RDMA_IB_P2P_H
@@ -19,12 +28,46 @@
 #include <linux/highmem.h>
 #include <linux/io.h>
 #include <linux/memremap.h>
+#include <linux/pci.h>
 #include <linux/pci-p2pdma.h>
+#include <linux/string.h>
 
 /* The kernel mapping of a P2PDMA page: the uncached map of its BAR. */
 static inline void __iomem *ib_p2p_page_iomem(struct page *page)
 {
 	return (void __iomem __force *)page_address(page);
+}
+
+/**
+ * ib_p2p_check_read() - whether data read from a P2PDMA page is its memory's
+ * @page: the P2PDMA page that was read
+ * @buf: the data read from it
+ * @len: length of @buf
+ *
+ * Data that is all-ones or all zeros may come from a provider that is gone;
+ * then the provider's config space tells. Any other data costs one byte
+ * compare.
+ *
+ * Context: any; the caller holds a reference to @page.
+ * Return: 0, or -EIO when the provider of @page no longer answers.
+ */
+static inline int ib_p2p_check_read(struct page *page, const void *buf,
+				    size_t len)
+{
+	struct pci_dev *provider;
+	u8 c;
+
+	if (!len)
+		return 0;
+	c = *(const u8 *)buf;
+	if (likely(c != 0 && c != 0xff) || memchr_inv(buf, c, len))
+		return 0;
+	provider = pci_p2pdma_page_provider(page);
+	if (likely(pci_device_is_present(provider)))
+		return 0;
+	dev_warn_ratelimited(&provider->dev,
+			     "P2PDMA memory read after the device was removed: failing the access\n");
+	return -EIO;
 }
 
 /**
@@ -36,14 +79,19 @@ static inline void __iomem *ib_p2p_page_iomem(struct page *page)
  *
  * Reads a P2PDMA page with memcpy_fromio() and any other page through a
  * temporary kernel mapping.
+ *
+ * Return: 0, or -EIO when @page is P2PDMA memory whose provider is gone
+ * (see ib_p2p_check_read()); @to then holds no data of the page.
  */
-static inline void ib_p2p_memcpy_from_page(void *to, struct page *page,
-					   size_t offset, size_t len)
+static inline int ib_p2p_memcpy_from_page(void *to, struct page *page,
+					  size_t offset, size_t len)
 {
-	if (is_pci_p2pdma_page(page))
-		memcpy_fromio(to, ib_p2p_page_iomem(page) + offset, len);
-	else
+	if (!is_pci_p2pdma_page(page)) {
 		memcpy_from_page(to, page, offset, len);
+		return 0;
+	}
+	memcpy_fromio(to, ib_p2p_page_iomem(page) + offset, len);
+	return ib_p2p_check_read(page, to, len);
 }
 
 /**
@@ -84,14 +132,19 @@ static inline bool ib_p2p_kva_is_p2p(const void *kva)
  * @len: number of bytes; [@kva, @kva + @len) must lie in one DMA segment
  *
  * Reads P2PDMA memory with memcpy_fromio() and other memory with memcpy().
+ *
+ * Return: 0, or -EIO when @kva is P2PDMA memory whose provider is gone
+ * (see ib_p2p_check_read()).
  */
-static inline void ib_p2p_memcpy_from_kva(void *to, const void *kva,
-					  size_t len)
+static inline int ib_p2p_memcpy_from_kva(void *to, const void *kva,
+					 size_t len)
 {
-	if (ib_p2p_kva_is_p2p(kva))
-		memcpy_fromio(to, (const void __iomem __force *)kva, len);
-	else
+	if (!ib_p2p_kva_is_p2p(kva)) {
 		memcpy(to, kva, len);
+		return 0;
+	}
+	memcpy_fromio(to, (const void __iomem __force *)kva, len);
+	return ib_p2p_check_read(virt_to_page(kva), to, len);
 }
 
 /**
