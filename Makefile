@@ -19,9 +19,8 @@ check:
 	scripts/check $(TESTS)
 
 # benchmarks, never part of check: build/bench/report.md, CSV and PNG.
-# On 6.12 until its p2pdma_bench driver is ported to 7.3 (issue 16).
 bench:
-	KERNEL=6.12 scripts/bench
+	scripts/bench
 
 deps:
 	scripts/deps all

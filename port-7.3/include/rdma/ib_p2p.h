@@ -13,13 +13,10 @@
  * nvmet-rdma does, by draining its queue pairs).
  *
  * A provider can also vanish before the kernel is told (a surprise
- * removal). A read of its BAR then completes with data that no one
- * wrote: all-ones on PCIe, where the read ends in an Unsupported Request,
- * and zeros on hosts and emulators that decode nothing there. The read
- * helpers below return -EIO when they read such data from a provider that
- * no longer answers in config space, and the driver fails the work
- * request. A write to a vanished provider is lost, as any posted write
- * to it is.
+ * removal). A read of its BAR then completes with fill data, which the
+ * read helpers below recognize with pci_p2pdma_read_lost(): they return
+ * -EIO, and the driver fails the work request. A write to a vanished
+ * provider is lost, as any posted write to it is.
  */
 
 #ifndef _RDMA_IB_P2P_H
@@ -28,46 +25,12 @@
 #include <linux/highmem.h>
 #include <linux/io.h>
 #include <linux/memremap.h>
-#include <linux/pci.h>
 #include <linux/pci-p2pdma.h>
-#include <linux/string.h>
 
 /* The kernel mapping of a P2PDMA page: the uncached map of its BAR. */
 static inline void __iomem *ib_p2p_page_iomem(struct page *page)
 {
 	return (void __iomem __force *)page_address(page);
-}
-
-/**
- * ib_p2p_check_read() - whether data read from a P2PDMA page is its memory's
- * @page: the P2PDMA page that was read
- * @buf: the data read from it
- * @len: length of @buf
- *
- * Data that is all-ones or all zeros may come from a provider that is gone;
- * then the provider's config space tells. Any other data costs one byte
- * compare.
- *
- * Context: any; the caller holds a reference to @page.
- * Return: 0, or -EIO when the provider of @page no longer answers.
- */
-static inline int ib_p2p_check_read(struct page *page, const void *buf,
-				    size_t len)
-{
-	struct pci_dev *provider;
-	u8 c;
-
-	if (!len)
-		return 0;
-	c = *(const u8 *)buf;
-	if (likely(c != 0 && c != 0xff) || memchr_inv(buf, c, len))
-		return 0;
-	provider = pci_p2pdma_page_provider(page);
-	if (likely(pci_device_is_present(provider)))
-		return 0;
-	dev_warn_ratelimited(&provider->dev,
-			     "P2PDMA memory read after the device was removed: failing the access\n");
-	return -EIO;
 }
 
 /**
@@ -80,8 +43,10 @@ static inline int ib_p2p_check_read(struct page *page, const void *buf,
  * Reads a P2PDMA page with memcpy_fromio() and any other page through a
  * temporary kernel mapping.
  *
- * Return: 0, or -EIO when @page is P2PDMA memory whose provider is gone
- * (see ib_p2p_check_read()); @to then holds no data of the page.
+ * Context: any; may read the config space of the provider of @page
+ * (pci_p2pdma_read_lost()).
+ * Return: 0, or -EIO when @page is P2PDMA memory whose provider did not
+ * respond: @to then holds fill data, not the page's.
  */
 static inline int ib_p2p_memcpy_from_page(void *to, struct page *page,
 					  size_t offset, size_t len)
@@ -91,7 +56,7 @@ static inline int ib_p2p_memcpy_from_page(void *to, struct page *page,
 		return 0;
 	}
 	memcpy_fromio(to, ib_p2p_page_iomem(page) + offset, len);
-	return ib_p2p_check_read(page, to, len);
+	return pci_p2pdma_read_lost(page, to, len) ? -EIO : 0;
 }
 
 /**
@@ -133,8 +98,10 @@ static inline bool ib_p2p_kva_is_p2p(const void *kva)
  *
  * Reads P2PDMA memory with memcpy_fromio() and other memory with memcpy().
  *
- * Return: 0, or -EIO when @kva is P2PDMA memory whose provider is gone
- * (see ib_p2p_check_read()).
+ * Context: any; may read the config space of the provider of @kva
+ * (pci_p2pdma_read_lost()).
+ * Return: 0, or -EIO when @kva is P2PDMA memory whose provider did not
+ * respond: @to then holds fill data, not the memory's.
  */
 static inline int ib_p2p_memcpy_from_kva(void *to, const void *kva,
 					 size_t len)
@@ -144,7 +111,7 @@ static inline int ib_p2p_memcpy_from_kva(void *to, const void *kva,
 		return 0;
 	}
 	memcpy_fromio(to, (const void __iomem __force *)kva, len);
-	return ib_p2p_check_read(virt_to_page(kva), to, len);
+	return pci_p2pdma_read_lost(virt_to_page(kva), to, len) ? -EIO : 0;
 }
 
 /**
