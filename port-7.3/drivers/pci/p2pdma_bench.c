@@ -326,10 +326,24 @@ static struct kprobe *bench_kprobes[] = {
 	&bench_p2pmem_alloc_probe,
 };
 
+/*
+ * Probes are registered at each bind: a probe registered before keeps the
+ * address and flags its registration set, and registering it again with
+ * both an address and a symbol fails with -EINVAL, so they are cleared.
+ */
+static void bench_reset_probe(struct kprobe *kp)
+{
+	kp->addr = NULL;
+	kp->flags = 0;
+}
+
 static int bench_register_probes(void)
 {
-	int ret;
+	int i, ret;
 
+	bench_reset_probe(&bench_iova_probe.kp);
+	for (i = 0; i < ARRAY_SIZE(bench_kprobes); i++)
+		bench_reset_probe(bench_kprobes[i]);
 	ret = register_kretprobe(&bench_iova_probe);
 	if (ret)
 		return ret;
