@@ -686,33 +686,49 @@ static void expect_remote_refused(struct side *cli, struct side *srv,
 		expect_qp_event(srv, name, IBV_EVENT_QP_ACCESS_ERR);
 }
 
+/*
+ * The connections of revoke and surprise, each checked to move data first.
+ * local_pair: the client's MR is host then p2pmem pages, the server's host;
+ * a WRITE from the p2pmem half. remote_pair: the server's MR is all
+ * p2pmem, the client's host; @op targets it.
+ */
+static void local_pair(struct side *srv, struct side *cli, const char *saddr,
+		       const char *caddr, const char *file, int port)
+{
+	srv->len = NP * pg;
+	cli->len = 2 * NP * pg;
+	srv->buf = map_anon(srv->len);
+	cli->buf = map_anon(cli->len);
+	map_p2p(file, cli->buf + NP * pg, NP * pg);
+	connect_pair(srv, cli, saddr, caddr, port);
+	rdma_op("before-local", cli, srv, IBV_WR_RDMA_WRITE,
+		cli->buf + NP * pg, 0, NP * pg, 11);
+}
+
+static void remote_pair(struct side *srv, struct side *cli, const char *saddr,
+			const char *caddr, const char *file, int port,
+			enum ibv_wr_opcode op, const char *name,
+			unsigned int seed)
+{
+	srv->len = NP * pg;
+	cli->len = NP * pg;
+	srv->buf = map_p2p(file, NULL, srv->len);
+	cli->buf = map_anon(cli->len);
+	connect_pair(srv, cli, saddr, caddr, port);
+	rdma_op(name, cli, srv, op, cli->buf, 0, NP * pg, seed);
+}
+
 static int cmd_revoke(const char *saddr, const char *caddr, const char *file)
 {
-	/* local: the client's MR is host then p2pmem pages, the server's host */
-	struct side lsrv = { .len = NP * pg }, lcli = { .len = 2 * NP * pg };
-	/* remote READ and WRITE: the server's MR is all p2pmem, the client's host */
-	struct side rsrv = { .len = NP * pg }, rcli = { .len = NP * pg };
-	struct side wsrv = { .len = NP * pg }, wcli = { .len = NP * pg };
+	struct side lsrv = {}, lcli = {}, rsrv = {}, rcli = {}, wsrv = {}, wcli = {};
 	char line[16];
 	int err;
 
-	lsrv.buf = map_anon(lsrv.len);
-	lcli.buf = map_anon(lcli.len);
-	map_p2p(file, lcli.buf + NP * pg, NP * pg);
-	rsrv.buf = map_p2p(file, NULL, rsrv.len);
-	rcli.buf = map_anon(rcli.len);
-	wsrv.buf = map_p2p(file, NULL, wsrv.len);
-	wcli.buf = map_anon(wcli.len);
-	connect_pair(&lsrv, &lcli, saddr, caddr, PORT);
-	connect_pair(&rsrv, &rcli, saddr, caddr, PORT + 1);
-	connect_pair(&wsrv, &wcli, saddr, caddr, PORT + 2);
-
-	rdma_op("before-local", &lcli, &lsrv, IBV_WR_RDMA_WRITE,
-		lcli.buf + NP * pg, 0, NP * pg, 11);
-	rdma_op("before-remote-read", &rcli, &rsrv, IBV_WR_RDMA_READ,
-		rcli.buf, 0, NP * pg, 12);
-	rdma_op("before-remote-write", &wcli, &wsrv, IBV_WR_RDMA_WRITE,
-		wcli.buf, 0, NP * pg, 13);
+	local_pair(&lsrv, &lcli, saddr, caddr, file, PORT);
+	remote_pair(&rsrv, &rcli, saddr, caddr, file, PORT + 1,
+		    IBV_WR_RDMA_READ, "before-remote-read", 12);
+	remote_pair(&wsrv, &wcli, saddr, caddr, file, PORT + 2,
+		    IBV_WR_RDMA_WRITE, "before-remote-write", 13);
 	if (failures)
 		return failures;
 
@@ -752,26 +768,14 @@ static int cmd_revoke(const char *saddr, const char *caddr, const char *file)
 static int cmd_surprise(const char *saddr, const char *caddr,
 			const char *file)
 {
-	/* local: the client's MR is host then p2pmem pages, the server's host */
-	struct side lsrv = { .len = NP * pg }, lcli = { .len = 2 * NP * pg };
-	/* remote READ: the server's MR is all p2pmem, the client's host */
-	struct side rsrv = { .len = NP * pg }, rcli = { .len = NP * pg };
+	struct side lsrv = {}, lcli = {}, rsrv = {}, rcli = {};
 	uint8_t *mark = malloc(pg);
 	char line[16], why[96] = "";
 	int err;
 
-	lsrv.buf = map_anon(lsrv.len);
-	lcli.buf = map_anon(lcli.len);
-	map_p2p(file, lcli.buf + NP * pg, NP * pg);
-	rsrv.buf = map_p2p(file, NULL, rsrv.len);
-	rcli.buf = map_anon(rcli.len);
-	connect_pair(&lsrv, &lcli, saddr, caddr, PORT);
-	connect_pair(&rsrv, &rcli, saddr, caddr, PORT + 1);
-
-	rdma_op("before-local", &lcli, &lsrv, IBV_WR_RDMA_WRITE,
-		lcli.buf + NP * pg, 0, NP * pg, 11);
-	rdma_op("before-remote-read", &rcli, &rsrv, IBV_WR_RDMA_READ,
-		rcli.buf, 0, NP * pg, 12);
+	local_pair(&lsrv, &lcli, saddr, caddr, file, PORT);
+	remote_pair(&rsrv, &rcli, saddr, caddr, file, PORT + 1,
+		    IBV_WR_RDMA_READ, "before-remote-read", 12);
 	if (failures)
 		return failures;
 
