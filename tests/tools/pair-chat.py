@@ -17,10 +17,7 @@ import time
 def main():
     addr, port = sys.argv[1], int(sys.argv[2])
     deadline = time.monotonic() + 900
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((addr, port))
-    srv.listen(1)
+    srv = socket.create_server((addr, port), backlog=1)
     srv.settimeout(900)
     conn, _ = srv.accept()
     conn.sendall(b"ready\n")

@@ -16,10 +16,7 @@ def main():
     addr, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     lowest = None
     deadline = time.monotonic() + 600
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((addr, port))
-    srv.listen(1)
+    srv = socket.create_server((addr, port), backlog=1)
     srv.settimeout(0.01)
     conn = None
     buf = b""
