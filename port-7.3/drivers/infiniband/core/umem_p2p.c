@@ -304,17 +304,16 @@ int ib_umem_p2p_map_and_lock(struct ib_umem *umem)
 	list_for_each_entry(p, &p2p->providers, list) {
 		p->revoke.prepare = ib_umem_p2p_prepare;
 		p->revoke.revoke = ib_umem_p2p_provider_revoke;
-		/* set first: the callback may clear it as soon as we register */
-		p->registered = true;
 		/* the pin of p->page keeps the pagemap alive */
 		ret = pci_p2pdma_register_revoke(p->page, &p->revoke);
 		if (ret) {
-			p->registered = false;
 			/* ib_umem_release() unregisters the others */
 			ib_umem_p2p_revoke_locked(umem);
 			mutex_unlock(&p2p->lock);
 			return ret;
 		}
+		/* the callback, which clears it, waits for the revoke lock */
+		p->registered = true;
 	}
 	return 0;
 }
@@ -350,7 +349,10 @@ EXPORT_SYMBOL(ib_umem_set_revoke_locked);
  * @umem: a umem from ib_umem_get_revocable_and_lock()
  *
  * Serializes the driver with the revoke callback, as
- * ib_umem_dmabuf_revoke_lock() does.
+ * ib_umem_dmabuf_revoke_lock() does. A removal of the umem's memory waits
+ * for the lock: hold it only for bounded work.
+ *
+ * Context: process context; may sleep.
  */
 void ib_umem_revoke_lock(struct ib_umem *umem)
 {
@@ -361,6 +363,8 @@ EXPORT_SYMBOL(ib_umem_revoke_lock);
 /**
  * ib_umem_revoke_unlock - drop the revoke lock of a revocable umem
  * @umem: a umem from ib_umem_get_revocable_and_lock()
+ *
+ * Context: process context, with the revoke lock held.
  */
 void ib_umem_revoke_unlock(struct ib_umem *umem)
 {
@@ -402,6 +406,8 @@ void ib_umem_p2p_release(struct ib_umem *umem)
 	struct ib_umem_p2p *p2p = umem->p2p;
 	struct ib_umem_p2p_provider *p;
 
+	/* a removal's callback in progress may wait for the revoke lock */
+	lockdep_assert_not_held(&p2p->lock);
 	spin_lock(&p2p->busy_lock);
 	p2p->released = true;
 	spin_unlock(&p2p->busy_lock);
