@@ -10,15 +10,27 @@
  * ib_umem_revoke_unlock(), and at last ib_umem_release(). No RDMA driver
  * is involved.
  *
+ * Two cases remove the provider while a umem is being taken, through the
+ * hook ib_umem_p2p_map_and_lock() calls in the test kernel: between the
+ * pin and the registration, and between the registration and the
+ * driver's callback (the arm race). They unbind the provider's driver
+ * and bind it again, and are skipped unless the kernel command line has
+ * umem_p2p_kunit.remove_provider=1 (the test guests' provider is an
+ * emulated NVMe CMB whose disk nothing uses).
+ *
  * Kretprobes count, in the test's own task, the registrations of umems with
  * the memory of a provider (pci_p2pdma_register_revoke() that succeed),
  * their removal (pci_p2pdma_unregister_revoke()), the unmapping of umems
- * (ib_dma_unmap_sgtable_p2p()) and calls into the DMA layer
+ * (ib_dma_unmap_sgtable_p2p(); in every task in the cases that remove the
+ * provider, whose removal unmaps in its own) and calls into the DMA layer
  * (dma_map_sgtable()), which a virtual-DMA device never makes.
  */
 
 #include <kunit/test.h>
+#include <kunit/test-bug.h>
 #include <linux/atomic.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
 #include <linux/device/driver.h>
 #include <linux/err.h>
 #include <linux/fs.h>
@@ -29,6 +41,7 @@
 #include <linux/pci.h>
 #include <linux/pci-p2pdma.h>
 #include <linux/scatterlist.h>
+#include <linux/workqueue.h>
 #include <rdma/ib_umem.h>
 #include <rdma/ib_verbs.h>
 
@@ -45,7 +58,28 @@ struct umem_p2p_ctx {
 	bool releasing;			/* in ib_umem_release() of umem */
 	int revoke_calls;
 	void *p2p;			/* a page of p2pmem of virt_dma */
+	/* the cases that remove the provider (umem_p2p_remove()) */
+	struct kunit *test;
+	bool remove_registered;		/* remove after the registration */
+	struct umem_p2p_removal *rm;	/* their removal of the provider */
 };
+
+/*
+ * The provider's removal, run by a work, since unbinding the driver waits
+ * for the umem. Allocated on its own: if the removal never ends, it is
+ * left behind with what it uses.
+ */
+struct umem_p2p_removal {
+	struct work_struct work;
+	struct pci_dev *provider;
+	struct completion done;
+	bool started;
+};
+
+static bool remove_provider;
+module_param(remove_provider, bool, 0444);
+MODULE_PARM_DESC(remove_provider,
+		 "let two cases unbind the provider's driver and bind it again");
 
 static struct {
 	struct task_struct *task;
@@ -53,6 +87,8 @@ static struct {
 	atomic_t unregistered;
 	atomic_t unmapped;
 	atomic_t dma_map_calls;
+	/* the table of the umem a removal case takes, unmapped anywhere */
+	struct sg_table *sgt;
 } umem_p2p_count;
 
 /*
@@ -81,10 +117,20 @@ static int umem_p2p_unregister_ret(struct kretprobe_instance *ri,
 	return 0;
 }
 
+/* Whether the table unmapped is that of the umem of a removal case */
+static int umem_p2p_unmap_entry(struct kretprobe_instance *ri,
+				struct pt_regs *regs)
+{
+	struct sg_table *sgt = (void *)regs_get_kernel_argument(regs, 1);
+
+	*(bool *)ri->data = sgt && sgt == READ_ONCE(umem_p2p_count.sgt);
+	return 0;
+}
+
 static int umem_p2p_unmap_ret(struct kretprobe_instance *ri,
 			      struct pt_regs *regs)
 {
-	if (umem_p2p_counted())
+	if (umem_p2p_counted() || *(bool *)ri->data)
 		atomic_inc(&umem_p2p_count.unmapped);
 	return 0;
 }
@@ -111,7 +157,9 @@ static struct kretprobe umem_p2p_unregister_probe = {
 
 static struct kretprobe umem_p2p_unmap_probe = {
 	.kp.symbol_name = "ib_dma_unmap_sgtable_p2p",
+	.entry_handler = umem_p2p_unmap_entry,
 	.handler = umem_p2p_unmap_ret,
+	.data_size = sizeof(bool),
 	.maxactive = 16,
 };
 
@@ -136,8 +184,8 @@ KUNIT_DEFINE_ACTION_WRAPPER(umem_p2p_free_table, sg_free_table,
 			    struct sg_table *);
 
 /*
- * The driver's revoke callback. No provider goes away during the suite,
- * so only ib_umem_release() may call it, and before the umem is unmapped.
+ * The driver's revoke callback. Only ib_umem_release() may call it, or the
+ * removal a case started, and before the umem is unmapped.
  */
 static void umem_p2p_revoke(void *priv)
 {
@@ -145,7 +193,8 @@ static void umem_p2p_revoke(void *priv)
 	struct umem_p2p_ctx *ctx = test->priv;
 
 	ctx->revoke_calls++;
-	KUNIT_EXPECT_TRUE_MSG(test, ctx->releasing,
+	KUNIT_EXPECT_TRUE_MSG(test, ctx->releasing ||
+			      (ctx->rm && ctx->rm->started),
 			      "umem revoked while its provider is bound");
 	KUNIT_EXPECT_EQ(test, atomic_read(&umem_p2p_count.unmapped), 0);
 }
@@ -223,6 +272,7 @@ static int umem_p2p_init(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, ctx->ibdev);
 	ctx->ibdev->dev.init_name = "umem-p2p-kunit";
 	ctx->ibdev->attrs.kernel_cap_flags = UMEM_P2P_CAPS;
+	ctx->test = test;
 
 	atomic_set(&umem_p2p_count.registered, 0);
 	atomic_set(&umem_p2p_count.unregistered, 0);
@@ -234,6 +284,7 @@ static int umem_p2p_init(struct kunit *test)
 
 static void umem_p2p_exit(struct kunit *test)
 {
+	WRITE_ONCE(umem_p2p_count.sgt, NULL);
 	WRITE_ONCE(umem_p2p_count.task, NULL);
 }
 
@@ -592,6 +643,188 @@ static void umem_p2p_virt_dma(struct kunit *test)
 		KUNIT_EXPECT_FALSE(test, sg_dma_is_bus_address(sg));
 }
 
+/* The first P2PDMA page of @umem, which its pin keeps alive */
+static struct page *umem_p2p_first_page(struct ib_umem *umem)
+{
+	struct sg_page_iter iter;
+
+	for_each_sgtable_page(&umem->sgt_append.sgt, &iter, 0)
+		if (is_pci_p2pdma_page(sg_page_iter_page(&iter)))
+			return sg_page_iter_page(&iter);
+	return NULL;
+}
+
+static void umem_p2p_unbind(struct work_struct *work)
+{
+	struct umem_p2p_removal *rm = container_of(work,
+						   struct umem_p2p_removal,
+						   work);
+
+	device_release_driver(&rm->provider->dev);
+	complete_all(&rm->done);	/* waited for twice */
+}
+
+/*
+ * Whether the removal reached the point the hook waits for: before the
+ * registration, the memory is marked; after it, the removal is in the
+ * umem's callback (waiting for the revoke lock the caller holds), or done.
+ */
+static bool umem_p2p_removal_at(struct umem_p2p_ctx *ctx, struct ib_umem *umem,
+				struct page *page, bool registered)
+{
+	if (!registered)
+		return pci_p2pdma_page_revoked(page);
+	return ib_umem_p2p_test_busy(umem) || completion_done(&ctx->rm->done);
+}
+
+/*
+ * ib_umem_p2p_test_hook of the removal cases: called by
+ * ib_umem_p2p_map_and_lock() with the umem's P2PDMA pages pinned, before
+ * it registers the umem with their memory (@registered false) and after
+ * (@registered true, the revoke lock held). At the point the case chose,
+ * start the removal of the provider and return once it has come as far
+ * as it can: the memory is marked, and the removal will wait for the
+ * umem, or (after the registration) is in the umem's callback.
+ */
+static void umem_p2p_hook(struct ib_umem *umem, bool registered)
+{
+	struct kunit *test = kunit_get_current_test();
+	struct umem_p2p_ctx *ctx;
+	struct page *page;
+	int ms;
+
+	if (!test || current != READ_ONCE(umem_p2p_count.task))
+		return;
+	ctx = test->priv;
+	if (registered != ctx->remove_registered || ctx->rm->started)
+		return;
+	page = umem_p2p_first_page(umem);
+	if (!page) {
+		KUNIT_FAIL(test, "the umem holds no P2PDMA page");
+		return;
+	}
+	WRITE_ONCE(umem_p2p_count.sgt, &umem->sgt_append.sgt);
+	ctx->rm->started = true;
+	queue_work(system_dfl_wq, &ctx->rm->work);
+	for (ms = 0; ms < 10000 &&
+	     !umem_p2p_removal_at(ctx, umem, page, registered); ms += 20)
+		msleep(20);
+	KUNIT_EXPECT_TRUE_MSG(test, umem_p2p_removal_at(ctx, umem, page,
+							registered),
+			      "the removal of %s did not get that far in 10 s",
+			      pci_name(ctx->provider));
+}
+
+/*
+ * Bind the provider's driver again once the removal is over, and wait for
+ * its memory to be published, for the cases and tests that follow. A
+ * removal that never ends is left alone, with its work.
+ */
+static void umem_p2p_rebind(void *data)
+{
+	struct umem_p2p_ctx *ctx = data;
+	struct umem_p2p_removal *rm = ctx->rm;
+	struct kunit *test = ctx->test;
+	int ms;
+
+	WRITE_ONCE(ib_umem_p2p_test_hook, NULL);
+	if (rm->started && !wait_for_completion_timeout(&rm->done, 10 * HZ)) {
+		KUNIT_FAIL(test, "the removal of %s never ended: it stays unbound",
+			   pci_name(ctx->provider));
+		return;
+	}
+	pci_dev_put(rm->provider);
+	kfree(rm);
+	ctx->rm = NULL;
+
+	KUNIT_EXPECT_EQ_MSG(test, device_attach(&ctx->provider->dev), 1,
+			    "binding %s again", pci_name(ctx->provider));
+	for (ms = 0; ms < 10000 && !umem_p2p_published(ctx->provider); ms += 20)
+		msleep(20);
+	KUNIT_EXPECT_TRUE_MSG(test, umem_p2p_published(ctx->provider),
+			      "%s publishes no p2pmem after it was bound again",
+			      pci_name(ctx->provider));
+}
+
+/*
+ * Take a umem of two pages of p2pmem while the provider's removal starts
+ * in the window the case chose; the removal must end within 10 s.
+ */
+static struct ib_umem *umem_p2p_remove(struct kunit *test, bool registered)
+{
+	struct umem_p2p_ctx *ctx = test->priv;
+	unsigned long va = map_p2pmem(test, 0, 2);
+	struct umem_p2p_removal *rm;
+	struct ib_umem *umem;
+
+	if (!remove_provider)
+		kunit_skip(test,
+			   "unbinding %s is not allowed: boot with umem_p2p_kunit.remove_provider=1",
+			   pci_name(ctx->provider));
+	rm = kzalloc_obj(*rm);
+	KUNIT_ASSERT_NOT_NULL(test, rm);
+	INIT_WORK(&rm->work, umem_p2p_unbind);
+	init_completion(&rm->done);
+	rm->provider = pci_dev_get(ctx->provider);
+	ctx->rm = rm;
+	ctx->remove_registered = registered;
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, umem_p2p_rebind,
+							ctx), 0);
+	WRITE_ONCE(ib_umem_p2p_test_hook, umem_p2p_hook);
+	umem = umem_p2p_get(test, va, 2, IB_ACCESS_LOCAL_WRITE);
+	WRITE_ONCE(ib_umem_p2p_test_hook, NULL);
+	KUNIT_ASSERT_TRUE_MSG(test, rm->started,
+			      "no removal was started: the hook was not called");
+	KUNIT_EXPECT_TRUE_MSG(test, wait_for_completion_timeout(&rm->done,
+								10 * HZ),
+			      "the removal of %s did not end within 10 s",
+			      pci_name(ctx->provider));
+	return umem;
+}
+
+/*
+ * The provider's removal begins between the pin of the umem's P2PDMA pages
+ * and its registration with them: the registration fails, the umem is
+ * unmapped and unpinned, no callback was set, and the removal goes on.
+ */
+static void umem_p2p_removed_before_registration(struct kunit *test)
+{
+	struct umem_p2p_ctx *ctx = test->priv;
+	struct ib_umem *umem = umem_p2p_remove(test, false);
+
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(umem), -ENODEV);
+	KUNIT_EXPECT_EQ(test, atomic_read(&umem_p2p_count.registered), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&umem_p2p_count.unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&umem_p2p_count.unregistered), 0);
+	KUNIT_EXPECT_EQ(test, ctx->revoke_calls, 0);
+}
+
+/*
+ * The provider's removal begins between the registration of the umem and
+ * the driver's callback: the removal waits for the revoke lock, then calls
+ * the callback the driver set, once; the umem is unmapped once and its
+ * P2PDMA pages given back, so the removal ends with the umem still held.
+ * Its release calls nothing again and does not unregister.
+ */
+static void umem_p2p_removed_before_callback(struct kunit *test)
+{
+	struct umem_p2p_ctx *ctx = test->priv;
+	struct ib_umem *umem = umem_p2p_remove(test, true);
+
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(umem),
+			       "ib_umem_get_revocable_and_lock: %ld",
+			       PTR_ERR(umem));
+	KUNIT_EXPECT_TRUE(test, ib_umem_revoked(umem));
+	KUNIT_EXPECT_EQ(test, ctx->revoke_calls, 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&umem_p2p_count.registered), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&umem_p2p_count.unmapped), 1);
+
+	kunit_release_action(test, umem_p2p_release, ctx);
+	KUNIT_EXPECT_EQ(test, ctx->revoke_calls, 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&umem_p2p_count.unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&umem_p2p_count.unregistered), 0);
+}
+
 static struct kunit_case umem_p2p_cases[] = {
 	KUNIT_CASE(umem_p2p_va_refused),
 	KUNIT_CASE(umem_p2p_only),
@@ -602,6 +835,8 @@ static struct kunit_case umem_p2p_cases[] = {
 	KUNIT_CASE(umem_p2p_no_cpu_access),
 	KUNIT_CASE(umem_p2p_hole),
 	KUNIT_CASE(umem_p2p_virt_dma),
+	KUNIT_CASE(umem_p2p_removed_before_registration),
+	KUNIT_CASE(umem_p2p_removed_before_callback),
 	{}
 };
 
