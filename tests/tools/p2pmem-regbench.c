@@ -4,16 +4,21 @@
  * on host memory, on p2pmem (an mmap of a provider's p2pmem/allocate
  * file) and on one buffer of host pages followed by p2pmem pages.
  *
- * Usage: p2pmem-regbench DEVICE FILE MAXBYTES RUNS
+ * Usage: p2pmem-regbench DEVICE FILE MAXBYTES RUNS ITERS
  * For each size from 4096 doubling up to MAXBYTES (a power of two, at
  * least 8192), one buffer of each kind is mapped and each of its pages
- * written once, each kind is registered once untimed, then RUNS pairs per
- * kind are timed with the kinds interleaved (host, p2p, mixed, host, ...)
- * so that drift on the machine hits all of them alike. "mixed" has host
- * pages in its first half and p2pmem in its second, so it starts at 8192.
+ * written once, and each kind is registered once untimed. Then come RUNS
+ * runs of ITERS pairs per kind, the kinds interleaved in alternating
+ * order (host, p2p, mixed, then mixed, p2p, host, ...) so that drift on
+ * the machine hits all of them alike. "mixed" has host pages in its first
+ * half and p2pmem in its second, so it starts at 8192; its baseline is
+ * the host buffer of the same size, which has as many pages.
  *
- * Prints CSV, one row per kind and size once that size is done:
- *	device,kind,bytes,runs,min_ns,median_ns,max_ns
+ * Prints CSV, one row per run, kind other than host and size, the median
+ * latency of the run's pairs in ns on host memory (base) and on the kind
+ * (value):
+ *	device,variant,param,run,base,value
+ * with variant "p2p" or "mixed" and param the size in bytes.
  * Exits 0 when every row was measured, 1 when something failed (one line
  * on stderr says what; no row is printed for it), 2 on a usage error.
  */
@@ -47,7 +52,8 @@ struct buf {
 	enum kind kind;
 	uint8_t *p;		/* NULL: this kind is not measured at this size */
 	size_t len;
-	uint64_t *ns;		/* one latency per run */
+	uint64_t *ns;		/* one latency per pair of a run */
+	uint64_t med;		/* their median */
 };
 
 /* "p2pmem-regbench: <what> failed: errno N (text)", then exit 1 */
@@ -153,20 +159,42 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void print_row(const char *dev, struct buf *b, unsigned long runs)
+static uint64_t median(uint64_t *ns, unsigned long n)
 {
-	uint64_t *ns = b->ns, med;
-
-	qsort(ns, runs, sizeof(*ns), cmp_u64);
-	med = runs % 2 ? ns[runs / 2] : (ns[runs / 2 - 1] + ns[runs / 2]) / 2;
-	printf("%s,%s,%zu,%lu,%llu,%llu,%llu\n", dev, kind_name[b->kind],
-	       b->len, runs, (unsigned long long)ns[0], (unsigned long long)med,
-	       (unsigned long long)ns[runs - 1]);
+	qsort(ns, n, sizeof(*ns), cmp_u64);
+	return n % 2 ? ns[n / 2] : (ns[n / 2 - 1] + ns[n / 2]) / 2;
 }
 
-/* Measure every kind at @len bytes and print their rows. */
+/* One run at @len bytes: @iters pairs of each kind, then its rows. */
+static void bench_run(const char *dev, struct ibv_pd *pd, struct buf *bufs,
+		      unsigned long run, unsigned long iters)
+{
+	for (unsigned long i = 0; i < iters; i++) {
+		/* host first in even pairs, last in odd ones */
+		for (int k = 0; k < NKINDS; k++) {
+			struct buf *b = &bufs[i % 2 ? NKINDS - 1 - k : k];
+
+			if (b->p)
+				b->ns[i] = reg_dereg(pd, b);
+		}
+	}
+	for (int k = 0; k < NKINDS; k++)
+		if (bufs[k].p)
+			bufs[k].med = median(bufs[k].ns, iters);
+	for (int k = 0; k < NKINDS; k++) {
+		if (k == HOST || !bufs[k].p)
+			continue;
+		printf("%s,%s,%zu,%lu,%llu,%llu\n", dev, kind_name[k],
+		       bufs[k].len, run, (unsigned long long)bufs[HOST].med,
+		       (unsigned long long)bufs[k].med);
+	}
+	fflush(stdout);
+}
+
+/* Measure every kind at @len bytes, @runs runs of @iters pairs. */
 static void bench_size(const char *dev, struct ibv_pd *pd, int fd,
-		       struct buf *bufs, size_t len, unsigned long runs)
+		       struct buf *bufs, size_t len, unsigned long runs,
+		       unsigned long iters)
 {
 	struct buf *b, *end = bufs + NKINDS;
 
@@ -179,17 +207,11 @@ static void bench_size(const char *dev, struct ibv_pd *pd, int fd,
 	for (b = bufs; b < end; b++)
 		if (b->p)
 			reg_dereg(pd, b);	/* warm-up, not timed */
-	for (unsigned long r = 0; r < runs; r++)
-		for (b = bufs; b < end; b++)
-			if (b->p)
-				b->ns[r] = reg_dereg(pd, b);
-	for (b = bufs; b < end; b++) {
-		if (!b->p)
-			continue;
-		print_row(dev, b, runs);
-		munmap(b->p, b->len);
-	}
-	fflush(stdout);
+	for (unsigned long r = 1; r <= runs; r++)
+		bench_run(dev, pd, bufs, r, iters);
+	for (b = bufs; b < end; b++)
+		if (b->p)
+			munmap(b->p, b->len);
 }
 
 /* A whole decimal number, or -1 if @s is not one. */
@@ -206,22 +228,23 @@ static int parse(const char *s, unsigned long *val)
 
 int main(int argc, char **argv)
 {
+	unsigned long max, runs, iters;
 	struct buf bufs[NKINDS];
-	unsigned long max, runs;
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	int fd;
 
 	pg = sysconf(_SC_PAGESIZE);
-	if (argc != 5 || parse(argv[3], &max) || parse(argv[4], &runs) ||
-	    max < MIN_MIXED || (max & (max - 1)) || !runs) {
-		fprintf(stderr, "usage: p2pmem-regbench DEVICE FILE MAXBYTES RUNS\n"
-			"  MAXBYTES: a power of two, at least 8192; RUNS: at least 1\n");
+	if (argc != 6 || parse(argv[3], &max) || parse(argv[4], &runs) ||
+	    parse(argv[5], &iters) || max < MIN_MIXED || (max & (max - 1)) ||
+	    !runs || !iters) {
+		fprintf(stderr, "usage: p2pmem-regbench DEVICE FILE MAXBYTES RUNS ITERS\n"
+			"  MAXBYTES: a power of two, at least 8192; RUNS, ITERS: at least 1\n");
 		return 2;
 	}
 	for (int k = 0; k < NKINDS; k++) {
 		bufs[k].kind = k;
-		bufs[k].ns = calloc(runs, sizeof(*bufs[k].ns));
+		bufs[k].ns = calloc(iters, sizeof(*bufs[k].ns));
 		if (!bufs[k].ns)
 			die(errno, "calloc");
 	}
@@ -233,9 +256,9 @@ int main(int argc, char **argv)
 	if (fd < 0)
 		die(errno, "open %s", argv[2]);
 
-	printf("device,kind,bytes,runs,min_ns,median_ns,max_ns\n");
+	printf("device,variant,param,run,base,value\n");
 	for (size_t len = MIN_BYTES;; len *= 2) {
-		bench_size(argv[1], pd, fd, bufs, len, runs);
+		bench_size(argv[1], pd, fd, bufs, len, runs, iters);
 		if (len == max)
 			break;
 	}

@@ -35,6 +35,14 @@
  *	work requests must fail as on a revoked MR, and no data read from
  *	the dead BAR may be placed; then print "checked", wait for a second
  *	line (the kernel removes the device meanwhile) and deregister
+ *   p2pmem-verbs traffic SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE COUNT
+ *	the server's device holds COUNT MRs on p2pmem: the first, of a
+ *	connection, and COUNT - 1 of one page each. After "ready" the
+ *	client writes to the first without a pause until a write completes
+ *	in error (the test removes the provider meanwhile), then prints
+ *	"first-error SECONDS STATUS" (CLOCK_REALTIME, as bash's
+ *	EPOCHREALTIME), waits for a line on stdin and deregisters, printing
+ *	"DEVICE: N MRs deregistered, M failed"
  *   p2pmem-verbs regloop DEVICE ALLOCATE_FILE
  *	print "ready", then register p2pmem until a registration fails,
  *	which must be with EFAULT or ENODEV, keeping the last LIVE MRs
@@ -1030,6 +1038,68 @@ static int cmd_many(const char *dev, const char *file, const char *count)
 	return failures;
 }
 
+/*
+ * A peer writing to an MR when its memory is revoked: how long from the
+ * removal's start to the first error completion, with COUNT MRs live.
+ */
+static int cmd_traffic(const char *saddr, const char *caddr, const char *file,
+		       const char *count)
+{
+	unsigned long i, n = strtoul(count, NULL, 10), bad = 0;
+	struct side srv = {}, cli = {};
+	struct ibv_mr **mrs;
+	struct timespec ts;
+	struct ibv_wc wc;
+	double deadline;
+	char line[16];
+	uint8_t *p;
+	int err;
+
+	if (!n)
+		die("no MR count");
+	mrs = calloc(n, sizeof(*mrs));
+	if (!mrs)
+		die("calloc");
+	remote_pair(&srv, &cli, saddr, caddr, file, PORT + 3,
+		    IBV_WR_RDMA_WRITE, "traffic-before", 14);
+	if (failures)
+		return failures;
+	mrs[0] = srv.mr;
+	p = n > 1 ? map_p2p(file, NULL, (n - 1) * pg) : NULL;
+	for (i = 1; i < n; i++) {
+		mrs[i] = ibv_reg_mr(srv.pd, p + (i - 1) * pg, pg, access_all);
+		if (!mrs[i])
+			die("ibv_reg_mr %lu of %lu: %s", i + 1, n, strerror(errno));
+	}
+
+	printf("ready\n");
+	poll_seconds = 60;
+	deadline = now() + 120;
+	do {
+		if (now() > deadline)
+			die("no write failed within 120 s of ready");
+		post_send(&cli, IBV_WR_RDMA_WRITE, cli.buf, pg, &srv, 0);
+		wc = poll_one(&cli);
+	} while (wc.status == IBV_WC_SUCCESS);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	printf("first-error %lld.%06ld %s\n", (long long)ts.tv_sec,
+	       ts.tv_nsec / 1000, ibv_wc_status_str(wc.status));
+
+	if (!fgets(line, sizeof(line), stdin))
+		die("stdin closed before the removal was over");
+	for (i = 0; i < n; i++) {
+		err = ibv_dereg_mr(mrs[i]);
+		if (err && !bad++)
+			check(0, "traffic-dereg", "MR %lu: %s", i, strerror(err));
+	}
+	printf("%s: %lu MRs deregistered, %lu failed\n",
+	       ibv_get_device_name(srv.id->verbs->device), n - bad, bad);
+	err = ibv_dereg_mr(cli.mr);
+	check(!err, "traffic-dereg-host", "%s", strerror(err));
+	free(mrs);
+	return failures;
+}
+
 int main(int argc, char **argv)
 {
 	pg = sysconf(_SC_PAGESIZE);
@@ -1057,9 +1127,13 @@ int main(int argc, char **argv)
 		return cmd_regloop(argv[2], argv[3]) > 100 ? 100 : failures;
 	if (argc == 5 && !strcmp(argv[1], "many"))
 		return cmd_many(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
+	if (argc == 6 && !strcmp(argv[1], "traffic"))
+		return cmd_traffic(argv[2], argv[3], argv[4], argv[5]) > 100 ?
+		       100 : failures;
 	fprintf(stderr, "usage: p2pmem-verbs cap|odpcap DEVICE\n"
 		"       p2pmem-verbs data|odp|revoke|surprise SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE\n"
 		"       p2pmem-verbs bad|hold|regloop DEVICE ALLOCATE_FILE\n"
-		"       p2pmem-verbs many DEVICE ALLOCATE_FILE COUNT\n");
+		"       p2pmem-verbs many DEVICE ALLOCATE_FILE COUNT\n"
+		"       p2pmem-verbs traffic SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE COUNT\n");
 	return 200;
 }

@@ -9,27 +9,33 @@
  * benchmark on it measures the P2PDMA code paths rather than QEMU's MMIO
  * emulation, which dominates with an emulated NVMe CMB.
  *
- * debugfs p2pdma_bench/<device>/map times pci_p2pdma_map_sg() against a
- * plain dma_map_sgtable() for the bound device. Write "<kind> <segments>
- * <runs>" to it, where kind is "host" (one host page per segment) or
- * "mixed" (host and P2PDMA pages of the bound device alternating), then
- * read one line back:
+ * debugfs p2pdma_bench/<device>/map times pci_p2pdma_map_sg() for the bound
+ * device against a baseline. Write "<kind> <segments> <iterations>" to it,
+ * where kind is "host" (one host page per segment; the baseline is a plain
+ * dma_map_sgtable()) or "mixed" (host and P2PDMA pages of the bound device
+ * alternating; the baseline maps each run of host pages on its own with
+ * dma_map_page() and takes the bus address of each P2PDMA page, one IOVA
+ * range per host run), then read one line back:
  *
- *   <kind> <segments> <runs> <IOVA ranges of one helper map, at most> \
- *   <helper min> <median> <max> <dma min> <median> <max>   (ns per map)
+ *   <kind> <segments> <iterations> <helper median> <baseline median>
  *
- * The two mappings alternate run by run, so drift on a shared machine hits
- * both alike. IOVA ranges are counted with a kretprobe on alloc_iova_fast()
- * ("-" when no IOMMU translates for the device).
+ * in ns per map and unmap. Each iteration times both, in turn first, so
+ * drift on a shared machine hits both alike. No probe is armed while a
+ * loop is timed.
+ *
+ * debugfs p2pdma_bench/<device>/iova_ranges counts the IOVA ranges of one
+ * helper map: write "<kind> <segments>", read the count back ("-" when no
+ * IOMMU translates for the device). A kretprobe on alloc_iova_fast() is
+ * armed for that one map only.
  *
  * debugfs p2pdma_bench/<device>/allocs counts the calls of
  * sgl_alloc_order() (host memory for a scatterlist, as nvmet allocates when
  * it does not stage I/O in p2pmem) and pci_p2pmem_alloc_sgl(), system-wide,
- * while the driver is bound. Reading it prints both counts; writing to it
- * zeroes them.
+ * between a write of "start" (which arms two kprobes and zeroes the counts)
+ * and a write of "stop" (which disarms them). Reading it prints both counts.
  *
- * The probes are registered while a device is bound, and one device at a
- * time is: built in but unbound, the driver costs nothing.
+ * Built in but unbound, the driver costs nothing, and one device at a time
+ * is bound.
  */
 #include <linux/debugfs.h>
 #include <linux/dma-mapping.h>
@@ -58,11 +64,15 @@ static struct {
 	atomic_t iova_ranges;
 	atomic_long_t sgl_alloc;
 	atomic_long_t p2pmem_alloc;
+	bool allocs_armed;		/* under bench_probe_lock */
 } bench_count;
+
+/* serializes arming and disarming the probes */
+static DEFINE_MUTEX(bench_probe_lock);
 
 static int bench_iova_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	if (current == bench_count.task && regs_return_value(regs))
+	if (current == READ_ONCE(bench_count.task) && regs_return_value(regs))
 		atomic_inc(&bench_count.iova_ranges);
 	return 0;
 }
@@ -95,11 +105,29 @@ static struct kprobe bench_p2pmem_alloc_probe = {
 	.pre_handler = bench_p2pmem_alloc_pre,
 };
 
+/*
+ * Probes are registered again and again: a probe registered before keeps
+ * the address and flags its registration set, and registering it again
+ * with both an address and a symbol fails with -EINVAL, so they are
+ * cleared first.
+ */
+static void bench_reset_probe(struct kprobe *kp)
+{
+	kp->addr = NULL;
+	kp->flags = 0;
+}
+
+static struct kprobe *bench_kprobes[] = {
+	&bench_sgl_alloc_probe,
+	&bench_p2pmem_alloc_probe,
+};
+
 struct bench_dev {
 	struct pci_dev *pdev;
 	struct dentry *dir;
 	struct mutex lock;		/* one map run at a time */
-	char result[256];
+	char result[128];
+	char ranges[16];
 };
 
 struct bench_run {
@@ -107,12 +135,12 @@ struct bench_run {
 	struct sg_table sgt;
 	struct dma_iova_state state;	/* of the helper's map */
 	struct page *host[BENCH_MAX_SEGS];
+	dma_addr_t addr[BENCH_MAX_SEGS];	/* of the baseline's map */
 	void *p2p;
 	unsigned int segs;
 	bool mixed;
 	u64 *helper_ns;
-	u64 *dma_ns;
-	unsigned int max_ranges;	/* IOVA ranges of one helper map, at most */
+	u64 *base_ns;
 };
 
 static int bench_cmp_u64(const void *a, const void *b)
@@ -133,7 +161,7 @@ static void bench_free(struct bench_dev *bd, struct bench_run *r)
 	if (r->p2p)
 		pci_free_p2pmem(bd->pdev, r->p2p, BENCH_MAX_SEGS / 2 * PAGE_SIZE);
 	kvfree(r->helper_ns);
-	kvfree(r->dma_ns);
+	kvfree(r->base_ns);
 	kfree(r);
 }
 
@@ -166,47 +194,101 @@ static int bench_build(struct bench_dev *bd, struct bench_run *r)
 	return 0;
 }
 
-static int bench_map_once(struct bench_run *r, bool helper, u64 *ns)
+static int bench_helper_map(struct bench_run *r)
 {
-	u64 t0;
 	int ret;
 
-	/* IOVA ranges are counted for the helper's maps only. */
-	atomic_set(&bench_count.iova_ranges, 0);
-	bench_count.task = helper ? current : NULL;
-	t0 = ktime_get_ns();
-	if (helper)
-		ret = pci_p2pdma_map_sg(r->dev, &r->sgt, DMA_TO_DEVICE, 0,
-					&r->state);
-	else
-		ret = dma_map_sgtable(r->dev, &r->sgt, DMA_TO_DEVICE, 0);
-	*ns = ktime_get_ns() - t0;
-	bench_count.task = NULL;
-	if (ret)
-		return ret;
-	r->max_ranges = max_t(unsigned int, r->max_ranges,
-			      atomic_read(&bench_count.iova_ranges));
-	if (helper)
+	ret = pci_p2pdma_map_sg(r->dev, &r->sgt, DMA_TO_DEVICE, 0, &r->state);
+	if (!ret)
 		pci_p2pdma_unmap_sg(r->dev, &r->sgt, DMA_TO_DEVICE, 0,
 				    &r->state);
-	else
-		dma_unmap_sgtable(r->dev, &r->sgt, DMA_TO_DEVICE, 0);
+	return ret;
+}
+
+static void bench_unmap_runs(struct bench_run *r, unsigned int n)
+{
+	struct scatterlist *sg;
+	unsigned int i;
+
+	for_each_sgtable_sg(&r->sgt, sg, i) {
+		if (i == n)
+			break;
+		if (!is_pci_p2pdma_page(sg_page(sg)))
+			dma_unmap_page(r->dev, r->addr[i], sg->length,
+				       DMA_TO_DEVICE);
+	}
+}
+
+/*
+ * A mixed list mapped one host run at a time: an IOVA range for each host
+ * page (every run of this list is one page long) and the bus address of
+ * each P2PDMA page.
+ */
+static int bench_runs_map(struct bench_run *r)
+{
+	struct pci_p2pdma_map_state p2p = {};
+	struct scatterlist *sg;
+	unsigned int i;
+
+	for_each_sgtable_sg(&r->sgt, sg, i) {
+		switch (pci_p2pdma_state(&p2p, r->dev, sg_page(sg))) {
+		case PCI_P2PDMA_MAP_NONE:
+			r->addr[i] = dma_map_page(r->dev, sg_page(sg),
+						  sg->offset, sg->length,
+						  DMA_TO_DEVICE);
+			if (!dma_mapping_error(r->dev, r->addr[i]))
+				continue;
+			break;
+		case PCI_P2PDMA_MAP_BUS_ADDR:
+			r->addr[i] = pci_p2pdma_bus_addr_map(p2p.mem,
+							     sg_phys(sg));
+			continue;
+		default:
+			break;
+		}
+		bench_unmap_runs(r, i);
+		return -EIO;
+	}
+	bench_unmap_runs(r, r->segs);
 	return 0;
 }
 
-static int bench_map(struct bench_dev *bd, struct bench_run *r,
-		     unsigned int runs)
+static int bench_base_map(struct bench_run *r)
 {
-	struct iommu_domain *domain = iommu_get_domain_for_dev(r->dev);
-	bool translated = domain && iommu_is_dma_domain(domain);
-	char ranges[16] = "-";
+	int ret;
+
+	if (r->mixed)
+		return bench_runs_map(r);
+	ret = dma_map_sgtable(r->dev, &r->sgt, DMA_TO_DEVICE, 0);
+	if (!ret)
+		dma_unmap_sgtable(r->dev, &r->sgt, DMA_TO_DEVICE, 0);
+	return ret;
+}
+
+/* One timed map and unmap, of the helper or of the baseline */
+static int bench_time(struct bench_run *r, bool helper, u64 *ns)
+{
+	u64 t0 = ktime_get_ns();
+	int ret = helper ? bench_helper_map(r) : bench_base_map(r);
+
+	*ns = ktime_get_ns() - t0;
+	return ret;
+}
+
+static int bench_map(struct bench_dev *bd, struct bench_run *r,
+		     unsigned int iters)
+{
 	unsigned int i;
 	int ret = 0;
 
-	for (i = 0; i < runs && !ret; i++) {
-		ret = bench_map_once(r, true, &r->helper_ns[i]);
+	for (i = 0; i < iters && !ret; i++) {
+		bool helper_first = !(i % 2);
+
+		ret = bench_time(r, helper_first, helper_first ?
+				 &r->helper_ns[i] : &r->base_ns[i]);
 		if (!ret)
-			ret = bench_map_once(r, false, &r->dma_ns[i]);
+			ret = bench_time(r, !helper_first, helper_first ?
+					 &r->base_ns[i] : &r->helper_ns[i]);
 		cond_resched();
 	}
 	if (ret) {
@@ -215,58 +297,102 @@ static int bench_map(struct bench_dev *bd, struct bench_run *r,
 		return ret;
 	}
 
-	if (translated)
-		snprintf(ranges, sizeof(ranges), "%u", r->max_ranges);
-	sort(r->helper_ns, runs, sizeof(u64), bench_cmp_u64, NULL);
-	sort(r->dma_ns, runs, sizeof(u64), bench_cmp_u64, NULL);
-	snprintf(bd->result, sizeof(bd->result),
-		 "%s %u %u %s %llu %llu %llu %llu %llu %llu\n",
-		 r->mixed ? "mixed" : "host", r->segs, runs, ranges,
-		 r->helper_ns[0], r->helper_ns[runs / 2], r->helper_ns[runs - 1],
-		 r->dma_ns[0], r->dma_ns[runs / 2], r->dma_ns[runs - 1]);
+	sort(r->helper_ns, iters, sizeof(u64), bench_cmp_u64, NULL);
+	sort(r->base_ns, iters, sizeof(u64), bench_cmp_u64, NULL);
+	snprintf(bd->result, sizeof(bd->result), "%s %u %u %llu %llu\n",
+		 r->mixed ? "mixed" : "host", r->segs, iters,
+		 r->helper_ns[iters / 2], r->base_ns[iters / 2]);
 	return 0;
+}
+
+/* The IOVA ranges of one helper map, with the kretprobe armed for it */
+static int bench_count_ranges(struct bench_dev *bd, struct bench_run *r)
+{
+	struct iommu_domain *domain = iommu_get_domain_for_dev(r->dev);
+	int ret;
+
+	if (!domain || !iommu_is_dma_domain(domain)) {
+		snprintf(bd->ranges, sizeof(bd->ranges), "-\n");
+		return 0;
+	}
+	mutex_lock(&bench_probe_lock);
+	bench_reset_probe(&bench_iova_probe.kp);
+	ret = register_kretprobe(&bench_iova_probe);
+	if (!ret) {
+		atomic_set(&bench_count.iova_ranges, 0);
+		WRITE_ONCE(bench_count.task, current);
+		ret = bench_helper_map(r);
+		WRITE_ONCE(bench_count.task, NULL);
+		unregister_kretprobe(&bench_iova_probe);
+	}
+	mutex_unlock(&bench_probe_lock);
+	if (ret) {
+		pci_warn(bd->pdev, "p2pdma_bench: counting the IOVA ranges of %u segments failed: %d\n",
+			 r->segs, ret);
+		return ret;
+	}
+	snprintf(bd->ranges, sizeof(bd->ranges), "%d\n",
+		 atomic_read(&bench_count.iova_ranges));
+	return 0;
+}
+
+/* "<kind> <segments>" and, for the map file, "<iterations>" */
+static struct bench_run *bench_parse(struct bench_dev *bd,
+				     const char __user *ubuf, size_t count,
+				     bool timed, unsigned int *iters)
+{
+	unsigned int segs, n = 1;
+	struct bench_run *r;
+	char buf[64], kind[8];
+	int fields;
+
+	if (count >= sizeof(buf))
+		return ERR_PTR(-EINVAL);
+	if (copy_from_user(buf, ubuf, count))
+		return ERR_PTR(-EFAULT);
+	buf[count] = '\0';
+	fields = sscanf(buf, "%7s %u %u", kind, &segs, &n);
+	if (fields != (timed ? 3 : 2) ||
+	    (strcmp(kind, "host") && strcmp(kind, "mixed")) ||
+	    segs < 1 || segs > BENCH_MAX_SEGS || n < 1 ||
+	    n > BENCH_MAX_RUNS) {
+		pci_warn(bd->pdev, "p2pdma_bench: %s takes \"host|mixed <1..%u segments>%s\"\n",
+			 timed ? "map" : "iova_ranges", BENCH_MAX_SEGS,
+			 timed ? " <1..100000 iterations>" : "");
+		return ERR_PTR(-EINVAL);
+	}
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return ERR_PTR(-ENOMEM);
+	r->dev = &bd->pdev->dev;
+	r->segs = segs;
+	r->mixed = !strcmp(kind, "mixed");
+	r->helper_ns = kvcalloc(n, sizeof(u64), GFP_KERNEL);
+	r->base_ns = kvcalloc(n, sizeof(u64), GFP_KERNEL);
+	if (!r->helper_ns || !r->base_ns || bench_build(bd, r)) {
+		bench_free(bd, r);
+		return ERR_PTR(-ENOMEM);
+	}
+	*iters = n;
+	return r;
 }
 
 static ssize_t bench_map_write(struct file *file, const char __user *ubuf,
 			       size_t count, loff_t *ppos)
 {
 	struct bench_dev *bd = file->private_data;
-	unsigned int segs, runs;
 	struct bench_run *r;
-	char buf[64], kind[8];
+	unsigned int iters;
 	int ret;
 
-	if (count >= sizeof(buf))
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, count))
-		return -EFAULT;
-	buf[count] = '\0';
-	if (sscanf(buf, "%7s %u %u", kind, &segs, &runs) != 3 ||
-	    (strcmp(kind, "host") && strcmp(kind, "mixed")) ||
-	    segs < 1 || segs > BENCH_MAX_SEGS || runs < 1 ||
-	    runs > BENCH_MAX_RUNS) {
-		pci_warn(bd->pdev, "p2pdma_bench: map takes \"host|mixed <1..%u segments> <1..%u runs>\"\n",
-			 BENCH_MAX_SEGS, BENCH_MAX_RUNS);
-		return -EINVAL;
-	}
-
-	r = kzalloc(sizeof(*r), GFP_KERNEL);
-	if (!r)
-		return -ENOMEM;
-	r->dev = &bd->pdev->dev;
-	r->segs = segs;
-	r->mixed = !strcmp(kind, "mixed");
-	r->helper_ns = kvcalloc(runs, sizeof(u64), GFP_KERNEL);
-	r->dma_ns = kvcalloc(runs, sizeof(u64), GFP_KERNEL);
-	ret = -ENOMEM;
-	if (r->helper_ns && r->dma_ns)
-		ret = bench_build(bd, r);
-	if (!ret) {
-		mutex_lock(&bd->lock);
-		bd->result[0] = '\0';
-		ret = bench_map(bd, r, runs);
-		mutex_unlock(&bd->lock);
-	}
+	r = bench_parse(bd, ubuf, count, true, &iters);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	mutex_lock(&bd->lock);
+	bd->result[0] = '\0';
+	ret = bench_map(bd, r, iters);
+	mutex_unlock(&bd->lock);
 	bench_free(bd, r);
 	return ret ? ret : count;
 }
@@ -291,6 +417,45 @@ static const struct file_operations bench_map_fops = {
 	.write = bench_map_write,
 };
 
+static ssize_t bench_ranges_write(struct file *file, const char __user *ubuf,
+				  size_t count, loff_t *ppos)
+{
+	struct bench_dev *bd = file->private_data;
+	struct bench_run *r;
+	unsigned int iters;
+	int ret;
+
+	r = bench_parse(bd, ubuf, count, false, &iters);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	mutex_lock(&bd->lock);
+	bd->ranges[0] = '\0';
+	ret = bench_count_ranges(bd, r);
+	mutex_unlock(&bd->lock);
+	bench_free(bd, r);
+	return ret ? ret : count;
+}
+
+static ssize_t bench_ranges_read(struct file *file, char __user *ubuf,
+				 size_t count, loff_t *ppos)
+{
+	struct bench_dev *bd = file->private_data;
+	ssize_t ret;
+
+	mutex_lock(&bd->lock);
+	ret = simple_read_from_buffer(ubuf, count, ppos, bd->ranges,
+				      strlen(bd->ranges));
+	mutex_unlock(&bd->lock);
+	return ret;
+}
+
+static const struct file_operations bench_ranges_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.read = bench_ranges_read,
+	.write = bench_ranges_write,
+};
+
 static int bench_allocs_show(struct seq_file *m, void *v)
 {
 	seq_printf(m, "sgl_alloc_order %ld\npci_p2pmem_alloc_sgl %ld\n",
@@ -304,12 +469,50 @@ static int bench_allocs_open(struct inode *inode, struct file *file)
 	return single_open(file, bench_allocs_show, NULL);
 }
 
+static int bench_arm_allocs(void)
+{
+	int i, ret;
+
+	for (i = 0; i < ARRAY_SIZE(bench_kprobes); i++)
+		bench_reset_probe(bench_kprobes[i]);
+	atomic_long_set(&bench_count.sgl_alloc, 0);
+	atomic_long_set(&bench_count.p2pmem_alloc, 0);
+	ret = register_kprobes(bench_kprobes, ARRAY_SIZE(bench_kprobes));
+	if (!ret)
+		bench_count.allocs_armed = true;
+	return ret;
+}
+
+static void bench_disarm_allocs(void)
+{
+	if (!bench_count.allocs_armed)
+		return;
+	unregister_kprobes(bench_kprobes, ARRAY_SIZE(bench_kprobes));
+	bench_count.allocs_armed = false;
+}
+
 static ssize_t bench_allocs_write(struct file *file, const char __user *ubuf,
 				  size_t count, loff_t *ppos)
 {
-	atomic_long_set(&bench_count.sgl_alloc, 0);
-	atomic_long_set(&bench_count.p2pmem_alloc, 0);
-	return count;
+	char buf[8];
+	int ret = 0;
+
+	if (count >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = '\0';
+	mutex_lock(&bench_probe_lock);
+	if (sysfs_streq(buf, "start")) {
+		bench_disarm_allocs();
+		ret = bench_arm_allocs();
+	} else if (sysfs_streq(buf, "stop")) {
+		bench_disarm_allocs();
+	} else {
+		ret = -EINVAL;
+	}
+	mutex_unlock(&bench_probe_lock);
+	return ret ? ret : count;
 }
 
 static const struct file_operations bench_allocs_fops = {
@@ -320,44 +523,6 @@ static const struct file_operations bench_allocs_fops = {
 	.release = single_release,
 	.write = bench_allocs_write,
 };
-
-static struct kprobe *bench_kprobes[] = {
-	&bench_sgl_alloc_probe,
-	&bench_p2pmem_alloc_probe,
-};
-
-/*
- * Probes are registered at each bind: a probe registered before keeps the
- * address and flags its registration set, and registering it again with
- * both an address and a symbol fails with -EINVAL, so they are cleared.
- */
-static void bench_reset_probe(struct kprobe *kp)
-{
-	kp->addr = NULL;
-	kp->flags = 0;
-}
-
-static int bench_register_probes(void)
-{
-	int i, ret;
-
-	bench_reset_probe(&bench_iova_probe.kp);
-	for (i = 0; i < ARRAY_SIZE(bench_kprobes); i++)
-		bench_reset_probe(bench_kprobes[i]);
-	ret = register_kretprobe(&bench_iova_probe);
-	if (ret)
-		return ret;
-	ret = register_kprobes(bench_kprobes, ARRAY_SIZE(bench_kprobes));
-	if (ret)
-		unregister_kretprobe(&bench_iova_probe);
-	return ret;
-}
-
-static void bench_unregister_probes(void)
-{
-	unregister_kprobes(bench_kprobes, ARRAY_SIZE(bench_kprobes));
-	unregister_kretprobe(&bench_iova_probe);
-}
 
 static atomic_t bench_bound = ATOMIC_INIT(0);
 
@@ -392,18 +557,12 @@ static int bench_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 			bar, ret);
 		goto out_unbound;
 	}
-	ret = bench_register_probes();
-	if (ret) {
-		pci_err(pdev, "p2pdma_bench: cannot register its kprobes: %d\n",
-			ret);
-		goto out_unbound;
-	}
-	atomic_long_set(&bench_count.sgl_alloc, 0);
-	atomic_long_set(&bench_count.p2pmem_alloc, 0);
 	pci_p2pmem_publish(pdev, true);
 
 	bd->dir = debugfs_create_dir(pci_name(pdev), bench_root);
 	debugfs_create_file("map", 0600, bd->dir, bd, &bench_map_fops);
+	debugfs_create_file("iova_ranges", 0600, bd->dir, bd,
+			    &bench_ranges_fops);
 	debugfs_create_file("allocs", 0600, bd->dir, NULL, &bench_allocs_fops);
 	pci_set_drvdata(pdev, bd);
 	pci_info(pdev, "p2pdma_bench: BAR %d published as p2pmem\n", bar);
@@ -420,7 +579,9 @@ static void bench_remove(struct pci_dev *pdev)
 
 	debugfs_remove_recursive(bd->dir);
 	pci_p2pmem_publish(pdev, false);
-	bench_unregister_probes();
+	mutex_lock(&bench_probe_lock);
+	bench_disarm_allocs();
+	mutex_unlock(&bench_probe_lock);
 	atomic_set(&bench_bound, 0);
 }
 
