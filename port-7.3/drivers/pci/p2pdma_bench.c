@@ -281,6 +281,7 @@ static int bench_map(struct bench_dev *bd, struct bench_run *r,
 	unsigned int i;
 	int ret = 0;
 
+	bd->result[0] = '\0';
 	for (i = 0; i < iters && !ret; i++) {
 		bool helper_first = !(i % 2);
 
@@ -311,6 +312,7 @@ static int bench_count_ranges(struct bench_dev *bd, struct bench_run *r)
 	struct iommu_domain *domain = iommu_get_domain_for_dev(r->dev);
 	int ret;
 
+	bd->ranges[0] = '\0';
 	if (!domain || !iommu_is_dma_domain(domain)) {
 		snprintf(bd->ranges, sizeof(bd->ranges), "-\n");
 		return 0;
@@ -378,36 +380,49 @@ static struct bench_run *bench_parse(struct bench_dev *bd,
 	return r;
 }
 
-static ssize_t bench_map_write(struct file *file, const char __user *ubuf,
-			       size_t count, loff_t *ppos)
+/* A request to the map file (@timed) or the iova_ranges file */
+static ssize_t bench_write(struct file *file, const char __user *ubuf,
+			   size_t count, bool timed)
 {
 	struct bench_dev *bd = file->private_data;
 	struct bench_run *r;
 	unsigned int iters;
 	int ret;
 
-	r = bench_parse(bd, ubuf, count, true, &iters);
+	r = bench_parse(bd, ubuf, count, timed, &iters);
 	if (IS_ERR(r))
 		return PTR_ERR(r);
 	mutex_lock(&bd->lock);
-	bd->result[0] = '\0';
-	ret = bench_map(bd, r, iters);
+	ret = timed ? bench_map(bd, r, iters) : bench_count_ranges(bd, r);
 	mutex_unlock(&bd->lock);
 	bench_free(bd, r);
 	return ret ? ret : count;
 }
 
-static ssize_t bench_map_read(struct file *file, char __user *ubuf,
-			      size_t count, loff_t *ppos)
+/* The answer to the last request to the map file or the iova_ranges file */
+static ssize_t bench_read(struct file *file, char __user *ubuf, size_t count,
+			  loff_t *ppos, bool timed)
 {
 	struct bench_dev *bd = file->private_data;
+	const char *buf = timed ? bd->result : bd->ranges;
 	ssize_t ret;
 
 	mutex_lock(&bd->lock);
-	ret = simple_read_from_buffer(ubuf, count, ppos, bd->result,
-				      strlen(bd->result));
+	ret = simple_read_from_buffer(ubuf, count, ppos, buf, strlen(buf));
 	mutex_unlock(&bd->lock);
 	return ret;
+}
+
+static ssize_t bench_map_write(struct file *file, const char __user *ubuf,
+			       size_t count, loff_t *ppos)
+{
+	return bench_write(file, ubuf, count, true);
+}
+
+static ssize_t bench_map_read(struct file *file, char __user *ubuf,
+			      size_t count, loff_t *ppos)
+{
+	return bench_read(file, ubuf, count, ppos, true);
 }
 
 static const struct file_operations bench_map_fops = {
@@ -420,33 +435,13 @@ static const struct file_operations bench_map_fops = {
 static ssize_t bench_ranges_write(struct file *file, const char __user *ubuf,
 				  size_t count, loff_t *ppos)
 {
-	struct bench_dev *bd = file->private_data;
-	struct bench_run *r;
-	unsigned int iters;
-	int ret;
-
-	r = bench_parse(bd, ubuf, count, false, &iters);
-	if (IS_ERR(r))
-		return PTR_ERR(r);
-	mutex_lock(&bd->lock);
-	bd->ranges[0] = '\0';
-	ret = bench_count_ranges(bd, r);
-	mutex_unlock(&bd->lock);
-	bench_free(bd, r);
-	return ret ? ret : count;
+	return bench_write(file, ubuf, count, false);
 }
 
 static ssize_t bench_ranges_read(struct file *file, char __user *ubuf,
 				 size_t count, loff_t *ppos)
 {
-	struct bench_dev *bd = file->private_data;
-	ssize_t ret;
-
-	mutex_lock(&bd->lock);
-	ret = simple_read_from_buffer(ubuf, count, ppos, bd->ranges,
-				      strlen(bd->ranges));
-	mutex_unlock(&bd->lock);
-	return ret;
+	return bench_read(file, ubuf, count, ppos, false);
 }
 
 static const struct file_operations bench_ranges_fops = {
