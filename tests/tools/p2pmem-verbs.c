@@ -999,6 +999,29 @@ static int cmd_hold(const char *dev, const char *file)
 }
 
 /*
+ * Wait for the line on stdin that says the removal is over, deregister
+ * the N MRs and print "DEVICE: N MRs deregistered, M failed"; the first
+ * failure is checked as NAME. Returns the failures.
+ */
+static unsigned long dereg_after_removal(const char *dev, struct ibv_mr **mrs,
+					 unsigned long n, const char *name)
+{
+	unsigned long i, bad = 0;
+	char line[16];
+	int err;
+
+	if (!fgets(line, sizeof(line), stdin))
+		die("stdin closed before the removal was over");
+	for (i = 0; i < n; i++) {
+		err = ibv_dereg_mr(mrs[i]);
+		if (err && !bad++)
+			check(0, name, "MR %lu: %s", i, strerror(err));
+	}
+	printf("%s: %lu MRs deregistered, %lu failed\n", dev, n - bad, bad);
+	return bad;
+}
+
+/*
  * N MRs of one page each, on N pages of p2pmem, held by one process
  * across the removal of the provider: the removal revokes them all, and
  * each still deregisters afterwards.
@@ -1008,9 +1031,7 @@ static int cmd_many(const char *dev, const char *file, const char *count)
 	struct ibv_pd *pd = ibv_alloc_pd(open_dev(dev));
 	unsigned long i, n = strtoul(count, NULL, 10), bad = 0;
 	struct ibv_mr **mrs;
-	char line[16];
 	uint8_t *p;
-	int err;
 
 	if (!pd || !n)
 		die("ibv_alloc_pd: %s, or no MR count", strerror(errno));
@@ -1024,14 +1045,7 @@ static int cmd_many(const char *dev, const char *file, const char *count)
 			die("ibv_reg_mr %lu of %lu: %s", i + 1, n, strerror(errno));
 	}
 	printf("ready\n");
-	if (!fgets(line, sizeof(line), stdin))
-		die("stdin closed before the removal was over");
-	for (i = 0; i < n; i++) {
-		err = ibv_dereg_mr(mrs[i]);
-		if (err && !bad++)
-			check(0, "many-dereg", "MR %lu: %s", i, strerror(err));
-	}
-	printf("%s: %lu MRs deregistered, %lu failed\n", dev, n - bad, bad);
+	bad = dereg_after_removal(dev, mrs, n, "many-dereg");
 	if (!bad)
 		check(1, "many-dereg", "");
 	free(mrs);
@@ -1045,13 +1059,12 @@ static int cmd_many(const char *dev, const char *file, const char *count)
 static int cmd_traffic(const char *saddr, const char *caddr, const char *file,
 		       const char *count)
 {
-	unsigned long i, n = strtoul(count, NULL, 10), bad = 0;
+	unsigned long i, n = strtoul(count, NULL, 10);
 	struct side srv = {}, cli = {};
 	struct ibv_mr **mrs;
 	struct timespec ts;
 	struct ibv_wc wc;
 	double deadline;
-	char line[16];
 	uint8_t *p;
 	int err;
 
@@ -1085,15 +1098,8 @@ static int cmd_traffic(const char *saddr, const char *caddr, const char *file,
 	printf("first-error %lld.%06ld %s\n", (long long)ts.tv_sec,
 	       ts.tv_nsec / 1000, ibv_wc_status_str(wc.status));
 
-	if (!fgets(line, sizeof(line), stdin))
-		die("stdin closed before the removal was over");
-	for (i = 0; i < n; i++) {
-		err = ibv_dereg_mr(mrs[i]);
-		if (err && !bad++)
-			check(0, "traffic-dereg", "MR %lu: %s", i, strerror(err));
-	}
-	printf("%s: %lu MRs deregistered, %lu failed\n",
-	       ibv_get_device_name(srv.id->verbs->device), n - bad, bad);
+	dereg_after_removal(ibv_get_device_name(srv.id->verbs->device), mrs, n,
+			    "traffic-dereg");
 	err = ibv_dereg_mr(cli.mr);
 	check(!err, "traffic-dereg-host", "%s", strerror(err));
 	free(mrs);
