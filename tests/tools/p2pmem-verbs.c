@@ -48,6 +48,10 @@
  *	which must be with EFAULT or ENODEV, keeping the last LIVE MRs
  *	registered; print "DEVICE: N registrations, then ERRNO; M live MRs
  *	held", wait for a line on stdin, deregister the live MRs
+ *   p2pmem-verbs flush SERVER_ADDR CLIENT_ADDR
+ *	host memory only: put the client's QP in the error state with a
+ *	WRITE the server refuses, then check that work requests posted to
+ *	it complete with IBV_WC_WR_FLUSH_ERR within 30 s
  *
  * Each check prints "ok NAME" or "FAIL NAME: reason"; the exit status
  * is the number of failures (capped at 100), 200 on a setup error.
@@ -591,7 +595,6 @@ static int is_iwarp(struct side *s)
 	return s->id->verbs->device->transport_type == IBV_TRANSPORT_IWARP;
 }
 
-/* The next completion of @s has exactly the status @want. */
 /* The next completion of @s: status @want, or @alt where two are right. */
 static void expect_either(struct side *s, const char *name,
 			  enum ibv_wc_status want, enum ibv_wc_status alt)
@@ -609,6 +612,7 @@ static void expect_either(struct side *s, const char *name,
 		      ibv_wc_status_str(alt));
 }
 
+/* The next completion of @s has exactly the status @want. */
 static void expect_status(struct side *s, const char *name,
 			  enum ibv_wc_status want)
 {
@@ -1125,6 +1129,141 @@ static int cmd_traffic(const char *saddr, const char *caddr, const char *file,
 	return failures;
 }
 
+/* Post @n RDMA WRITEs to @remote in one call, with wr_ids @id onwards. */
+static void post_writes(struct side *s, struct side *remote, uint64_t id,
+			int n)
+{
+	struct ibv_sge sge = { .addr = (uintptr_t)s->buf, .length = 64,
+			       .lkey = s->mr->lkey };
+	struct ibv_send_wr wr[2] = {}, *bad;
+	int ret;
+
+	for (int i = 0; i < n; i++) {
+		wr[i].wr_id = id + i;
+		wr[i].opcode = IBV_WR_RDMA_WRITE;
+		wr[i].sg_list = &sge;
+		wr[i].num_sge = 1;
+		wr[i].send_flags = IBV_SEND_SIGNALED;
+		wr[i].wr.rdma.remote_addr = (uintptr_t)remote->buf;
+		wr[i].wr.rdma.rkey = remote->mr->rkey;
+		wr[i].next = i + 1 < n ? &wr[i + 1] : NULL;
+	}
+	ret = ibv_post_send(s->id->qp, wr, &bad);
+	if (ret)
+		die("ibv_post_send of %d to a QP in error: %s", n,
+		    strerror(abs(ret)));
+}
+
+/* The next completion of @s is the flush of work request @id. */
+static void expect_flushed(struct side *s, const char *name, uint64_t id)
+{
+	struct ibv_wc wc = poll_one(s);
+
+	printf("%s: %s, wr_id %llu\n", name, ibv_wc_status_str(wc.status),
+	       (unsigned long long)wc.wr_id);
+	check(wc.status == IBV_WC_WR_FLUSH_ERR && wc.wr_id == id, name,
+	      "completion status %s of wr_id %llu, want %s of wr_id %llu",
+	      ibv_wc_status_str(wc.status), (unsigned long long)wc.wr_id,
+	      ibv_wc_status_str(IBV_WC_WR_FLUSH_ERR), (unsigned long long)id);
+}
+
+/*
+ * Wait until rdma_cm reports @s's connection closed: an iWARP device
+ * flushes its queues when the connection goes, so a request posted
+ * before would be flushed even where posting in error is broken.
+ */
+static void wait_disconnected(struct side *s)
+{
+	struct rdma_event_channel *ch = s->id->channel;
+	struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
+	struct rdma_cm_event *ev;
+	double deadline = now() + 60;
+	int flags = fcntl(ch->fd, F_GETFL);
+
+	if (flags < 0 || fcntl(ch->fd, F_SETFL, flags | O_NONBLOCK))
+		die("rdma_cm channel: %s", strerror(errno));
+	for (;;) {
+		if (now() > deadline || poll(&pfd, 1, 1000) < 0)
+			die("no RDMA_CM_EVENT_DISCONNECTED within 60 s");
+		if (rdma_get_cm_event(ch, &ev))
+			continue;
+		if (ev->id == s->id &&
+		    ev->event == RDMA_CM_EVENT_DISCONNECTED) {
+			rdma_ack_cm_event(ev);
+			return;
+		}
+		rdma_ack_cm_event(ev);
+	}
+}
+
+/*
+ * Work requests posted to a QP in the error state complete with
+ * IBV_WC_WR_FLUSH_ERR, in the verbs of InfiniBand and of iWARP: an
+ * application that posts its next request between a failure and its
+ * completion must see that request complete too. The client's QP fails
+ * as on a revoked remote MR: a WRITE to an rkey that names no MR, a READ
+ * behind it.
+ */
+static int cmd_flush(const char *saddr, const char *caddr)
+{
+	struct side srv = {}, cli = {};
+	struct ibv_qp_init_attr qi;
+	struct ibv_qp_attr qa;
+	struct ibv_mr gone;
+	struct ibv_wc wc;
+	double deadline;
+	int n;
+
+	srv.len = pg;
+	cli.len = pg;
+	srv.buf = map_anon(pg);
+	cli.buf = map_anon(pg);
+	connect_pair(&srv, &cli, saddr, caddr, PORT + 20);
+	rdma_op("before", &cli, &srv, IBV_WR_RDMA_WRITE, cli.buf, 0, pg, 21);
+	gone = *srv.mr;
+	if (ibv_dereg_mr(srv.mr))
+		die("ibv_dereg_mr of the server's MR: %s", strerror(errno));
+	srv.mr = &gone;
+
+	poll_seconds = 60;
+	post_send_chain(&cli, IBV_WR_RDMA_WRITE, cli.buf, 64,
+			IBV_WR_RDMA_READ, pg, &srv);
+	if (is_iwarp(&cli))
+		expect_either(&cli, "refused", IBV_WC_SUCCESS,
+			      IBV_WC_LOC_QP_OP_ERR);
+	else
+		expect_status(&cli, "refused", IBV_WC_REM_ACCESS_ERR);
+	expect_status(&cli, "refused-flushed", IBV_WC_WR_FLUSH_ERR);
+
+	if (is_iwarp(&cli))
+		wait_disconnected(&cli);
+	deadline = now() + 60;
+	do {
+		if (ibv_query_qp(cli.id->qp, &qa, IBV_QP_STATE, &qi))
+			die("ibv_query_qp: %s", strerror(errno));
+		if (qa.qp_state == IBV_QPS_ERR)
+			break;
+		usleep(10000);
+	} while (now() < deadline);
+	check(qa.qp_state == IBV_QPS_ERR, "qp-in-error",
+	      "QP state %d 60 s after the failure, want IBV_QPS_ERR",
+	      qa.qp_state);
+
+	/* A flush needs no peer and no timer: 30 s means never. */
+	poll_seconds = 30;
+	post_writes(&cli, &srv, 101, 1);
+	expect_flushed(&cli, "posted-in-error", 101);
+	post_writes(&cli, &srv, 102, 2);
+	expect_flushed(&cli, "posted-in-error-first-of-two", 102);
+	expect_flushed(&cli, "posted-in-error-second-of-two", 103);
+	usleep(500000);
+	n = ibv_poll_cq(cli.cq, 1, &wc);
+	check(n == 0, "nothing-more", "%d more completions, the first %s of wr_id %llu",
+	      n, n > 0 ? ibv_wc_status_str(wc.status) : "-",
+	      n > 0 ? (unsigned long long)wc.wr_id : 0ULL);
+	return failures;
+}
+
 int main(int argc, char **argv)
 {
 	pg = sysconf(_SC_PAGESIZE);
@@ -1152,6 +1291,8 @@ int main(int argc, char **argv)
 		return cmd_regloop(argv[2], argv[3]) > 100 ? 100 : failures;
 	if (argc == 5 && !strcmp(argv[1], "many"))
 		return cmd_many(argv[2], argv[3], argv[4]) > 100 ? 100 : failures;
+	if (argc == 4 && !strcmp(argv[1], "flush"))
+		return cmd_flush(argv[2], argv[3]) > 100 ? 100 : failures;
 	if (argc == 6 && !strcmp(argv[1], "traffic"))
 		return cmd_traffic(argv[2], argv[3], argv[4], argv[5]) > 100 ?
 		       100 : failures;
@@ -1159,6 +1300,7 @@ int main(int argc, char **argv)
 		"       p2pmem-verbs data|odp|revoke|surprise SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE\n"
 		"       p2pmem-verbs bad|hold|regloop DEVICE ALLOCATE_FILE\n"
 		"       p2pmem-verbs many DEVICE ALLOCATE_FILE COUNT\n"
-		"       p2pmem-verbs traffic SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE COUNT\n");
+		"       p2pmem-verbs traffic SERVER_ADDR CLIENT_ADDR ALLOCATE_FILE COUNT\n"
+		"       p2pmem-verbs flush SERVER_ADDR CLIENT_ADDR\n");
 	return 200;
 }
